@@ -1,0 +1,1 @@
+"""The transactional LTC core. Imports no chat, LLM or web library."""

@@ -1,0 +1,1 @@
+"""Persistence adapters: tables, mappers, repositories, unit of work, migrations."""

@@ -1,0 +1,70 @@
+"""Classical (imperative) mapping: the domain classes stay plain Python."""
+from __future__ import annotations
+
+from sqlalchemy.orm import registry, relationship
+
+from domain.db import tables as t
+from domain.model.accounts import Account, Contact
+from domain.model.activities import Activity
+from domain.model.approvals import ApprovalDecision, ApprovalRequest, ApprovalStep
+from domain.model.leads import Lead
+from domain.model.opportunities import Opportunity, OpportunityMember, StageChange
+from domain.model.records import (
+    AssignmentRule,
+    AuditEntry,
+    GatePolicy,
+    OutboxMessage,
+    QuoteRecord,
+    StagePolicy,
+)
+from domain.model.users import Team, User, UserRole
+
+mapper_registry = registry()
+_started = False
+
+
+def start_mappers() -> None:
+    global _started
+    if _started:
+        return
+    _started = True
+    m = mapper_registry.map_imperatively
+    m(Team, t.teams)
+    m(UserRole, t.user_roles)
+    m(User, t.users, properties={
+        "role_links": relationship(UserRole, cascade="all, delete-orphan", lazy="selectin"),
+    })
+    m(Account, t.accounts)
+    m(Contact, t.contacts)
+    m(Lead, t.leads)
+    m(Activity, t.activities)
+    m(OpportunityMember, t.opportunity_members)
+    m(StageChange, t.stage_history)
+    m(Opportunity, t.opportunities, version_id_col=t.opportunities.c.version, properties={
+        "members": relationship(
+            OpportunityMember, cascade="all, delete-orphan", lazy="selectin",
+            order_by=t.opportunity_members.c.id,
+        ),
+        "history": relationship(
+            StageChange, cascade="all, delete-orphan", lazy="selectin",
+            order_by=t.stage_history.c.id,
+        ),
+    })
+    m(ApprovalStep, t.approval_steps)
+    m(ApprovalDecision, t.approval_decisions)
+    m(ApprovalRequest, t.approval_requests, properties={
+        "steps": relationship(
+            ApprovalStep, cascade="all, delete-orphan", lazy="selectin",
+            order_by=t.approval_steps.c.seq,
+        ),
+        "decisions": relationship(
+            ApprovalDecision, cascade="all, delete-orphan", lazy="selectin",
+            order_by=t.approval_decisions.c.step_seq,
+        ),
+    })
+    m(StagePolicy, t.stage_policies)
+    m(GatePolicy, t.gate_policies)
+    m(AssignmentRule, t.assignment_rules)
+    m(QuoteRecord, t.quotes)
+    m(AuditEntry, t.audit_log)
+    m(OutboxMessage, t.outbox)

@@ -1,0 +1,276 @@
+"""SQLAlchemy repositories. They add, load and query; they never commit."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy import exists, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from domain.db import tables as t
+from domain.model.accounts import Account, Contact
+from domain.model.activities import Activity
+from domain.model.approvals import ApprovalRequest
+from domain.model.leads import OPEN_STATUSES, Lead
+from domain.model.opportunities import Opportunity
+from domain.model.records import (
+    AssignmentRule,
+    AuditEntry,
+    GatePolicy,
+    OutboxMessage,
+    QuoteRecord,
+    StagePolicy,
+)
+from domain.model.users import Team, User
+from domain.rbac import Scope
+
+T = TypeVar("T")
+
+
+class SqlRepository(Generic[T]):
+    model: type[T]
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, obj: T) -> T:
+        self.session.add(obj)
+        self.session.flush()  # assigns the id; commit stays with the unit of work
+        return obj
+
+    def get(self, id_: int) -> T | None:
+        return self.session.get(self.model, id_)
+
+    def get_for_update(self, id_: int) -> T | None:
+        # Row lock on PostgreSQL; SQLite serialises writers with BEGIN IMMEDIATE instead.
+        return self.session.get(self.model, id_, with_for_update=True, populate_existing=True)
+
+    def all(self) -> list[T]:
+        return list(self.session.scalars(select(self.model)))
+
+
+class UserRepository(SqlRepository[User]):
+    model = User
+
+    def by_email(self, email: str) -> User | None:
+        return self.session.scalar(select(User).where(func.lower(t.users.c.email) == email.lower()))
+
+    def managers(self) -> dict[int, int | None]:
+        rows = self.session.execute(select(t.users.c.id, t.users.c.manager_id))
+        return {uid: mid for uid, mid in rows}
+
+
+class TeamRepository(SqlRepository[Team]):
+    model = Team
+
+
+def _opp_visible(scope: Scope):
+    if scope.sees_all:
+        return None
+    pool = list(scope.subtree if scope.is_manager else {scope.user_id})
+    member = exists().where(
+        t.opportunity_members.c.opportunity_id == t.opportunities.c.id,
+        t.opportunity_members.c.user_id.in_(pool),
+    )
+    clauses = [t.opportunities.c.owner_id.in_(pool), member]
+    if scope.stages:
+        clauses.append(t.opportunities.c.stage.in_([s.value for s in scope.stages]))
+    return or_(*clauses)
+
+
+class LeadRepository(SqlRepository[Lead]):
+    model = Lead
+
+    def find_duplicate(self, email_norm: str | None, phone_norm: str | None, identity_norm: str) -> tuple[Lead, str] | None:
+        for column, value, why in (
+            (t.leads.c.email_norm, email_norm, "same email"),
+            (t.leads.c.phone_norm, phone_norm, "same phone"),
+            (t.leads.c.identity_norm, identity_norm, "same company and contact"),
+        ):
+            if value:
+                lead = self.session.scalar(select(Lead).where(column == value))
+                if lead is not None:
+                    return lead, why
+        return None
+
+    def open_counts(self, owner_ids: Iterable[int]) -> dict[int, int]:
+        ids = list(owner_ids)
+        rows = self.session.execute(
+            select(t.leads.c.owner_id, func.count())
+            .where(t.leads.c.owner_id.in_(ids), t.leads.c.status.in_([s.value for s in OPEN_STATUSES]))
+            .group_by(t.leads.c.owner_id)
+        )
+        counts = {uid: 0 for uid in ids}
+        counts.update({uid: n for uid, n in rows})
+        return counts
+
+    def list(self, scope: Scope, *, status: str | None = None, owner_id: int | None = None, limit: int = 100) -> list[Lead]:
+        q = select(Lead).order_by(t.leads.c.id.desc()).limit(limit)
+        if not scope.sees_all:
+            pool = list(scope.subtree if scope.is_manager else {scope.user_id})
+            q = q.where(t.leads.c.owner_id.in_(pool)) if pool else q.where(false())
+        if status:
+            q = q.where(t.leads.c.status == status)
+        if owner_id:
+            q = q.where(t.leads.c.owner_id == owner_id)
+        return list(self.session.scalars(q))
+
+
+class AccountRepository(SqlRepository[Account]):
+    model = Account
+
+    def by_name_norm(self, name_norm: str) -> Account | None:
+        return self.session.scalar(select(Account).where(t.accounts.c.name_norm == name_norm))
+
+    def list(self, scope: Scope, *, limit: int = 100) -> list[Account]:
+        q = select(Account).order_by(t.accounts.c.name).limit(limit)
+        if not (scope.sees_all or scope.stages):
+            pool = list(scope.subtree if scope.is_manager else {scope.user_id})
+            on_team = exists().where(
+                t.opportunities.c.account_id == t.accounts.c.id,
+                or_(
+                    t.opportunities.c.owner_id.in_(pool),
+                    exists().where(
+                        t.opportunity_members.c.opportunity_id == t.opportunities.c.id,
+                        t.opportunity_members.c.user_id.in_(pool),
+                    ),
+                ),
+            )
+            q = q.where(or_(t.accounts.c.owner_id.in_(pool), on_team))
+        return list(self.session.scalars(q))
+
+    def deal_team_ids(self, account_id: int) -> set[int]:
+        owners = select(t.opportunities.c.owner_id).where(t.opportunities.c.account_id == account_id)
+        members = (
+            select(t.opportunity_members.c.user_id)
+            .join(t.opportunities, t.opportunities.c.id == t.opportunity_members.c.opportunity_id)
+            .where(t.opportunities.c.account_id == account_id)
+        )
+        return set(self.session.scalars(owners.union(members)))
+
+
+class ContactRepository(SqlRepository[Contact]):
+    model = Contact
+
+    def for_account(self, account_id: int) -> list[Contact]:
+        return list(self.session.scalars(
+            select(Contact).where(t.contacts.c.account_id == account_id).order_by(t.contacts.c.id)
+        ))
+
+
+class OpportunityRepository(SqlRepository[Opportunity]):
+    model = Opportunity
+
+    def list(self, scope: Scope, *, stage: str | None = None, owner_id: int | None = None,
+             account_id: int | None = None, limit: int = 100) -> list[Opportunity]:
+        q = select(Opportunity).order_by(t.opportunities.c.id.desc()).limit(limit)
+        visible = _opp_visible(scope)
+        if visible is not None:
+            q = q.where(visible)
+        if stage:
+            q = q.where(t.opportunities.c.stage == stage)
+        if owner_id:
+            q = q.where(t.opportunities.c.owner_id == owner_id)
+        if account_id:
+            q = q.where(t.opportunities.c.account_id == account_id)
+        return list(self.session.scalars(q))
+
+
+class ActivityRepository(SqlRepository[Activity]):
+    model = Activity
+
+    def for_subject(self, *, lead_id: int | None = None, account_id: int | None = None,
+                    opportunity_id: int | None = None, limit: int = 50) -> list[Activity]:
+        q = select(Activity).order_by(t.activities.c.occurred_at.desc(), t.activities.c.id.desc()).limit(limit)
+        if lead_id is not None:
+            q = q.where(t.activities.c.lead_id == lead_id)
+        if account_id is not None:
+            q = q.where(t.activities.c.account_id == account_id)
+        if opportunity_id is not None:
+            q = q.where(t.activities.c.opportunity_id == opportunity_id)
+        return list(self.session.scalars(q))
+
+    def count_for_lead(self, lead_id: int) -> int:
+        return self.session.scalar(select(func.count()).where(t.activities.c.lead_id == lead_id)) or 0
+
+
+class ApprovalRepository(SqlRepository[ApprovalRequest]):
+    model = ApprovalRequest
+
+    def pending_for(self, subject_type: str, subject_id: int, kind: str) -> ApprovalRequest | None:
+        return self.session.scalar(select(ApprovalRequest).where(
+            t.approval_requests.c.subject_type == subject_type,
+            t.approval_requests.c.subject_id == subject_id,
+            t.approval_requests.c.kind == kind,
+            t.approval_requests.c.status == "pending",
+        ))
+
+    def for_subject(self, subject_type: str, subject_id: int) -> list[ApprovalRequest]:
+        return list(self.session.scalars(select(ApprovalRequest).where(
+            t.approval_requests.c.subject_type == subject_type,
+            t.approval_requests.c.subject_id == subject_id,
+        ).order_by(t.approval_requests.c.id)))
+
+    def pending(self, *, limit: int = 500) -> list[ApprovalRequest]:
+        return list(self.session.scalars(
+            select(ApprovalRequest).where(t.approval_requests.c.status == "pending")
+            .order_by(t.approval_requests.c.created_at).limit(limit)
+        ))
+
+    def expired(self, now: datetime) -> list[ApprovalRequest]:
+        return list(self.session.scalars(select(ApprovalRequest).where(
+            t.approval_requests.c.status == "pending", t.approval_requests.c.expires_at < now,
+        )))
+
+
+class PolicyRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, obj):
+        self.session.add(obj)
+        self.session.flush()
+        return obj
+
+    def stage_probabilities(self) -> dict[str, int]:
+        return {p.stage: p.probability for p in self.session.scalars(select(StagePolicy))}
+
+    def gates(self) -> list[GatePolicy]:
+        return list(self.session.scalars(select(GatePolicy).where(t.gate_policies.c.active.is_(True))))
+
+    def assignment_rules(self) -> list[AssignmentRule]:
+        return list(self.session.scalars(
+            select(AssignmentRule).where(t.assignment_rules.c.active.is_(True))
+            .order_by(t.assignment_rules.c.priority, t.assignment_rules.c.id)
+        ))
+
+
+class QuoteRepository(SqlRepository[QuoteRecord]):
+    model = QuoteRecord
+
+    def has_approved(self, opportunity_id: int) -> bool:
+        return bool(self.session.scalar(select(exists().where(
+            t.quotes.c.opportunity_id == opportunity_id,
+            t.quotes.c.status.in_(["approved", "sent", "accepted"]),
+        ))))
+
+
+class AuditRepository(SqlRepository[AuditEntry]):
+    model = AuditEntry
+
+    def for_entity(self, entity: str, entity_id: int) -> list[AuditEntry]:
+        return list(self.session.scalars(select(AuditEntry).where(
+            t.audit_log.c.entity == entity, t.audit_log.c.entity_id == entity_id
+        ).order_by(t.audit_log.c.id)))
+
+
+class OutboxRepository(SqlRepository[OutboxMessage]):
+    model = OutboxMessage
+
+    def add(self, obj: OutboxMessage) -> OutboxMessage:
+        # De-duplicate by key inside the transaction; the UNIQUE constraint backs it.
+        existing = self.session.scalar(select(OutboxMessage).where(t.outbox.c.key == obj.key))
+        if existing is not None:
+            return existing
+        return super().add(obj)

@@ -1,0 +1,168 @@
+"""Domain events, named in the past tense. Each knows its outbox de-duplication key."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    @property
+    def topic(self) -> str:
+        return type(self).__name__
+
+    @property
+    def key(self) -> str:
+        """Stable identity: the same fact emitted twice maps to one outbox row."""
+        return f"{self.topic}:{self._key()}"
+
+    def _key(self) -> str:
+        raise NotImplementedError
+
+    def payload(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class LeadCreated(Event):
+    lead_id: int
+    source: str
+    owner_id: int | None
+
+    def _key(self) -> str:
+        return str(self.lead_id)
+
+
+@dataclass(frozen=True)
+class LeadAssigned(Event):
+    lead_id: int
+    owner_id: int | None
+    seq: int  # how many assignments this lead has had, so reassignments are distinct facts
+
+    def _key(self) -> str:
+        return f"{self.lead_id}:{self.seq}"
+
+
+@dataclass(frozen=True)
+class LeadStatusChanged(Event):
+    lead_id: int
+    from_status: str
+    to_status: str
+    audit_id: int
+
+    def _key(self) -> str:
+        return f"{self.lead_id}:{self.audit_id}"
+
+
+@dataclass(frozen=True)
+class LeadConverted(Event):
+    lead_id: int
+    account_id: int
+    contact_id: int
+    opportunity_id: int
+
+    def _key(self) -> str:
+        return str(self.lead_id)
+
+
+@dataclass(frozen=True)
+class OpportunityCreated(Event):
+    opportunity_id: int
+    owner_id: int
+    amount: str
+    currency: str
+
+    def _key(self) -> str:
+        return str(self.opportunity_id)
+
+
+@dataclass(frozen=True)
+class IronTriangleAssigned(Event):
+    opportunity_id: int
+    ar_id: int
+    sr_id: int | None
+    fr_id: int | None
+    audit_id: int
+
+    def _key(self) -> str:
+        return f"{self.opportunity_id}:{self.audit_id}"
+
+
+@dataclass(frozen=True)
+class OpportunityStageChanged(Event):
+    opportunity_id: int
+    from_stage: str
+    to_stage: str
+    change_id: int
+    approval_id: int | None = None
+
+    def _key(self) -> str:
+        return f"{self.opportunity_id}:{self.change_id}"
+
+
+@dataclass(frozen=True)
+class ApprovalRequested(Event):
+    approval_id: int
+    kind: str
+    subject_type: str
+    subject_id: int
+    requested_by: int
+
+    def _key(self) -> str:
+        return str(self.approval_id)
+
+
+@dataclass(frozen=True)
+class ApprovalStepOpened(Event):
+    """A later step became decidable: its approvers need a prompt."""
+
+    approval_id: int
+    step_seq: int
+    role: str
+
+    def _key(self) -> str:
+        return f"{self.approval_id}:{self.step_seq}"
+
+
+@dataclass(frozen=True)
+class ApprovalDecided(Event):
+    approval_id: int
+    step_seq: int
+    decider_id: int
+    outcome: str
+    status: str
+
+    def _key(self) -> str:
+        return f"{self.approval_id}:{self.step_seq}"
+
+
+@dataclass(frozen=True)
+class ApprovalClosed(Event):
+    """The request ended without a decision: cancelled or expired."""
+
+    approval_id: int
+    status: str
+
+    def _key(self) -> str:
+        return str(self.approval_id)
+
+
+@dataclass(frozen=True)
+class GatePassed(Event):
+    opportunity_id: int
+    approval_id: int
+    kind: str
+
+    def _key(self) -> str:
+        return str(self.approval_id)
+
+
+@dataclass(frozen=True)
+class GateRejected(Event):
+    opportunity_id: int
+    approval_id: int
+    kind: str
+    reason: str
+
+    def _key(self) -> str:
+        return str(self.approval_id)

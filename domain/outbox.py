@@ -1,0 +1,117 @@
+"""Dispatch outbox messages after commit: at least once, each key handled once by a sink."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from domain.db import tables as t
+from domain.db.uow import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    def handle(self, key: str, topic: str, payload: dict) -> None: ...
+
+
+class RecordingSink:
+    """A sink for tests and the console: keeps what it got, ignoring keys it has seen (de-dup)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str, dict]] = []
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def handle(self, key: str, topic: str, payload: dict) -> None:
+        with self._lock:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+            self.received.append((key, topic, payload))
+
+    def topics(self) -> list[str]:
+        return [topic for _, topic, _ in self.received]
+
+
+def dispatch_pending(session_factory: Callable[[], Session], sinks: Iterable[Sink], *, batch: int = 100,
+                     max_attempts: int = 10) -> int:
+    """Deliver one batch of due messages to every sink; returns how many were marked dispatched.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL so several workers can share the
+    table; a message whose sink fails is retried later with backoff, up to `max_attempts`.
+    """
+    sinks = list(sinks)
+    with session_factory() as session:
+        now = utcnow()
+        q = (select(t.outbox.c.id, t.outbox.c.key, t.outbox.c.topic, t.outbox.c.payload, t.outbox.c.attempts)
+             .where(t.outbox.c.dispatched_at.is_(None), t.outbox.c.available_at <= now,
+                    t.outbox.c.attempts < max_attempts)
+             .order_by(t.outbox.c.id).limit(batch))
+        if session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        rows = session.execute(q).all()
+        done = 0
+        for row in rows:
+            try:
+                for sink in sinks:
+                    sink.handle(row.key, row.topic, row.payload)
+            except Exception as exc:  # a sink failure must not lose the message: retry later
+                log.warning("outbox %s failed (attempt %d): %s", row.key, row.attempts + 1, exc)
+                session.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(
+                    attempts=row.attempts + 1, last_error=str(exc)[:2000],
+                    available_at=now + timedelta(seconds=min(2 ** row.attempts, 300))))
+                continue
+            session.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(
+                dispatched_at=now, attempts=row.attempts + 1, last_error=None))
+            done += 1
+        session.commit()
+        return done
+
+
+class OutboxWorker:
+    """The in-process worker loop: wakes on commit (kick) or every `poll_seconds`."""
+
+    def __init__(self, session_factory: Callable[[], Session], sinks: Iterable[Sink], *,
+                 poll_seconds: float = 1.0, max_attempts: int = 10) -> None:
+        self.session_factory = session_factory
+        self.sinks = list(sinks)
+        self.poll_seconds = poll_seconds
+        self.max_attempts = max_attempts
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def kick(self) -> None:
+        """Register as a unit of work's after-commit hook so events go out right away."""
+        self._wake.set()
+
+    def run_once(self) -> int:
+        total = 0
+        while (n := dispatch_pending(self.session_factory, self.sinks, max_attempts=self.max_attempts)):
+            total += n
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # keep the loop alive; the rows stay pending
+                log.exception("outbox dispatch failed")
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="outbox-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)

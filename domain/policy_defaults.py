@@ -1,0 +1,49 @@
+"""Seeded policy data: stage probabilities, decision gates, and the system user.
+
+`ltc init` writes these once into an empty database; admins change the rows, not this file.
+"""
+from __future__ import annotations
+
+from domain.model.records import GatePolicy, StagePolicy
+from domain.model.users import User, UserRole
+from domain.model.vocab import Role
+
+STAGE_PROBABILITIES = {
+    "qualify": 10, "initiated": 20, "solution": 40, "bid": 60, "negotiate": 80,
+    "won": 100, "lost": 0, "abandoned": 0,
+}
+
+GATES = [
+    {"kind": "ATI", "from_stage": "qualify", "to_stage": "initiated",
+     "preconditions": ["triangle_complete", "need_and_budget"],
+     "steps": [{"role": "sales_manager", "scope": "chain"}]},
+    {"kind": "solution_review", "from_stage": "initiated", "to_stage": "solution",
+     "preconditions": ["solution_summary", "delivery_plan"],
+     "steps": [{"role": "sales_manager", "scope": "chain"}]},
+    {"kind": "ATB", "from_stage": "solution", "to_stage": "bid",
+     "preconditions": ["approved_quote"],
+     "steps": [{"role": "sales_manager", "scope": "chain"}, {"role": "director", "scope": "chain"}]},
+    {"kind": "ATC", "from_stage": "negotiate", "to_stage": "won",
+     "preconditions": ["deliverability_signed"],
+     "steps": [{"role": "director", "scope": "chain"}, {"role": "finance", "scope": "any"}]},
+]
+
+SYSTEM_EMAIL = "system@ltc.local"
+
+
+def seed_policies(uow) -> bool:
+    """Insert default policies and the system user when missing. Returns True if it wrote."""
+    wrote = False
+    if not uow.policies.stage_probabilities():
+        for stage, p in STAGE_PROBABILITIES.items():
+            uow.policies.add(StagePolicy(stage=stage, probability=p))
+        wrote = True
+    if not uow.policies.gates():
+        for g in GATES:
+            uow.policies.add(GatePolicy(**{k: (list(v) if isinstance(v, list) else v) for k, v in g.items()}))
+        wrote = True
+    if uow.users.by_email(SYSTEM_EMAIL) is None:
+        uow.users.add(User(email=SYSTEM_EMAIL, name_en="LTC system", name_zh="系统", locale="en",
+                           role_links=[UserRole(role=Role.ADMIN.value)]))
+        wrote = True
+    return wrote
