@@ -1,0 +1,132 @@
+"""A small standard organisation and deal builders, through the real services.
+
+Works with any unit-of-work factory (in-memory fake or SQLAlchemy), so unit tests, integration
+tests and benchmarks share one picture of the company:
+
+    director (east) ── sales_manager ── rep, rep2
+                     ├─ solution_manager (SR), fulfillment_manager (FR)
+    director_w (west) ── sales_manager_w ── rep_w
+    finance, legal, sales_ops, admin (no manager)
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from domain.actor import Actor
+from domain.model.records import QuoteRecord
+from domain.policy_defaults import SYSTEM_EMAIL, seed_policies
+from domain.services import approvals, leads, opportunities, users
+
+
+@dataclass
+class Org:
+    ids: dict[str, int]
+
+    def actor(self, name: str, channel: str = "cli", via_agent: bool = False) -> Actor:
+        return Actor(self.ids[name], channel, via_agent)
+
+    def __getitem__(self, name: str) -> int:
+        return self.ids[name]
+
+
+PEOPLE = [
+    # key, role, region, manager key, team key
+    ("director", "director", "east", None, "east"),
+    ("manager", "sales_manager", "east", "director", "east"),
+    ("rep", "sales_rep", "east", "manager", "east"),
+    ("rep2", "sales_rep", "east", "manager", "east"),
+    ("sr", "solution_manager", "east", "director", None),
+    ("fr", "fulfillment_manager", "east", "director", None),
+    ("director_w", "director", "west", None, "west"),
+    ("manager_w", "sales_manager", "west", "director_w", "west"),
+    ("rep_w", "sales_rep", "west", "manager_w", "west"),
+    ("finance", "finance", "east", None, None),
+    ("legal", "legal", "east", None, None),
+    ("sales_ops", "sales_ops", "east", None, None),
+    ("admin", "admin", "east", None, None),
+]
+
+
+def build_org(uow_factory: Callable, *, prefix: str = "") -> Org:
+    """Seed policies and the standard organisation. `prefix` keeps emails unique per call."""
+    with uow_factory() as uow:
+        seed_policies(uow)
+        uow.commit()
+        system = uow.users.by_email(SYSTEM_EMAIL).id
+    sys_actor = Actor(system, "system")
+    ids: dict[str, int] = {"system": system}
+    with uow_factory() as uow:
+        teams = {
+            "east": users.create_team({"name": f"{prefix}East", "region": "east"}, actor=sys_actor, uow=uow),
+            "west": users.create_team({"name": f"{prefix}West", "region": "west"}, actor=sys_actor, uow=uow),
+        }
+        for key, role, region, manager, team in PEOPLE:
+            view = users.create_user({
+                "email": f"{prefix}{key}@example.com", "name_en": key.replace("_", " ").title(),
+                "roles": [role], "region": region, "manager_id": ids.get(manager) if manager else None,
+                "team_id": teams[team] if team else None,
+            }, actor=sys_actor, uow=uow)
+            ids[key] = view.id
+        users.add_assignment_rule({"priority": 1, "team_id": teams["east"], "region": "east",
+                                   "max_open_leads": 3}, actor=sys_actor, uow=uow)
+        users.add_assignment_rule({"priority": 2, "team_id": teams["west"], "region": "west"},
+                                  actor=sys_actor, uow=uow)
+        uow.commit()
+    ids.update({f"team_{k}": v for k, v in teams.items()})
+    return Org(ids)
+
+
+def make_deal(uow_factory: Callable, org: Org, *, n: int = 1, amount: str = "500000",
+              triangle: bool = True, prefix: str = "") -> int:
+    """A converted lead → opportunity in stage qualify, owned by `rep`, with need and budget."""
+    rep = org.actor("rep")
+    with uow_factory() as uow:
+        lead = leads.create_lead({
+            "source": "referral", "company": f"{prefix}Customer {n} Ltd", "contact_name": f"Contact {n}",
+            "email": f"{prefix}c{n}@customer{n}.example", "need": "A plant-wide MES upgrade in two waves",
+            "budget": amount, "region": "east", "timeline": "within_3_months", "authority": "decision_maker",
+        }, actor=rep, uow=uow)
+        leads.qualify_lead(lead.id, actor=rep, uow=uow)
+        conv = leads.convert_lead(lead.id, {"amount": amount}, actor=rep, uow=uow)
+        if triangle:
+            opportunities.assign_iron_triangle(conv.opportunity_id, sr_id=org["sr"], fr_id=org["fr"],
+                                               actor=rep, uow=uow)
+        uow.commit()
+    return conv.opportunity_id
+
+
+def approve_quote(uow_factory: Callable, opp_id: int) -> None:
+    """Stand-in for CPQ (next issue): an approved quote row that satisfies ATB's precondition."""
+    with uow_factory() as uow:
+        uow.quotes.add(QuoteRecord(opportunity_id=opp_id, version=1, status="approved",
+                                   total=Decimal("1"), currency="CNY", created_at=uow.now()))
+        uow.commit()
+
+
+def run_gate(uow_factory: Callable, org: Org, opp_id: int, kind: str, deciders: list[str]) -> None:
+    with uow_factory() as uow:
+        req = approvals.request_gate(opp_id, kind, actor=org.actor("rep"), uow=uow)
+        uow.commit()
+    for who in deciders:
+        with uow_factory() as uow:
+            approvals.decide_approval(req.id, "approve", actor=org.actor(who), uow=uow)
+            uow.commit()
+
+
+def full_cycle(uow_factory: Callable, org: Org, opp_id: int) -> None:
+    """qualify → won through every gate, with the notes each gate needs."""
+    run_gate(uow_factory, org, opp_id, "ATI", ["manager"])
+    with uow_factory() as uow:
+        opportunities.record_solution(opp_id, "Cloud MES with edge gateways", actor=org.actor("sr"), uow=uow)
+        opportunities.record_delivery_plan(opp_id, "Two waves, 6 months, local partner", actor=org.actor("fr"), uow=uow)
+        uow.commit()
+    run_gate(uow_factory, org, opp_id, "solution_review", ["manager"])
+    approve_quote(uow_factory, opp_id)
+    run_gate(uow_factory, org, opp_id, "ATB", ["manager", "director"])
+    with uow_factory() as uow:
+        opportunities.advance_stage(opp_id, actor=org.actor("rep"), uow=uow)
+        opportunities.sign_off_deliverability(opp_id, actor=org.actor("fr"), uow=uow)
+        uow.commit()
+    run_gate(uow_factory, org, opp_id, "ATC", ["director", "finance"])
