@@ -37,7 +37,7 @@ done
 
 # One bootstrap at a time per checkout (lock on this script file, no extra files).
 exec 9<"${BASH_SOURCE[0]}"
-flock 9
+flock -w 1800 9 || die "another bootstrap is still running (waited 30 min for its lock)"
 
 is_py311() { "$1" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' >/dev/null 2>&1; }
 

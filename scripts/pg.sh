@@ -33,15 +33,15 @@ pg_url() { echo "postgresql+psycopg://postgres@127.0.0.1:$1/$DB"; }
 # --- run a command as the cluster owner (postgres refuses to run as root) ------------
 AS_ROOT=0
 [[ $EUID -eq 0 ]] && AS_ROOT=1
-as_pg() {
+as_pg() {   # (fd 9, our lock, must not leak into the long-lived server process)
     if [[ $AS_ROOT -eq 1 ]]; then
         if command -v runuser >/dev/null 2>&1; then
-            (cd / && runuser -u postgres -- "$@")
+            (cd / && exec 9<&- && runuser -u postgres -- "$@")
         else
-            (cd / && su -s /bin/sh postgres -c "$(printf '%q ' "$@")")
+            (cd / && exec 9<&- && su -s /bin/sh postgres -c "$(printf '%q ' "$@")")
         fi
     else
-        "$@"
+        "$@" 9<&-
     fi
 }
 
@@ -68,6 +68,11 @@ find_bindir() {   # $1: wanted major version (optional)
 }
 
 is_running() { [[ -f "$1/PG_VERSION" ]] && as_pg "$BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; }
+
+lock() {
+    exec 9<"${BASH_SOURCE[0]}"
+    flock -w 300 9 || die "another scripts/pg.sh is still running (waited 300s for its lock)"
+}
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -100,7 +105,7 @@ stop|status)
     if [[ "$CMD" == status ]]; then
         if is_running "$DATA"; then say "running ($DATA)"; exit 0; else say "not running ($DATA)"; exit 3; fi
     fi
-    exec 9<"${BASH_SOURCE[0]}"; flock 9
+    lock
     if is_running "$DATA"; then
         as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null || die "pg_ctl stop failed"
         say "stopped ($DATA)"
@@ -123,7 +128,7 @@ if [[ -n "${LTC_TEST_PG_URL:-}" ]]; then
     say "LTC_TEST_PG_URL is set but not connectable; starting the private cluster instead"
 fi
 
-exec 9<"${BASH_SOURCE[0]}"; flock 9   # one start at a time per checkout
+lock   # one start at a time per checkout
 
 # --- 1. server binaries ---------------------------------------------------------------------
 WANT_VER=""
@@ -165,7 +170,7 @@ if [[ ! -f "$READY_MARK" ]]; then
     # Unix socket inside the data dir (private); sun_path is limited to 107 bytes,
     # so with a very long path go TCP-only.
     SOCKDIR="$DATA"
-    (( ${#DATA} + 20 > 100 )) && SOCKDIR=""
+    if (( ${#DATA} + 20 > 100 )); then SOCKDIR=""; fi
     # (root may write these postgres-owned files; ownership stays with postgres)
     cat >"$DATA/pg_hba.conf" <<EOF
 local   all   all                 trust

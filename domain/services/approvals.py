@@ -210,7 +210,7 @@ def decide_approval(approval_id: int, outcome: str, *, actor: Actor, uow,
     comment = (comment or "").strip() or None
     if outcome == Outcome.REJECT.value and not comment:
         raise ValidationFailed("A rejection needs a comment saying why", field="comment")
-    request = get_or_404(uow.approvals, approval_id, "Approval request")
+    request = get_or_404(uow.approvals, approval_id, "Approval request", _ref(approval_id))
     request = uow.approvals.get_for_update(request.id)  # serialise racing decisions on PostgreSQL
     recorded = _recorded_for(request, ctx.user.id)
     if recorded is not None:
@@ -231,7 +231,8 @@ def decide_approval(approval_id: int, outcome: str, *, actor: Actor, uow,
         # Another decision for this step won the race (the UNIQUE constraint); report it.
         request = uow.approvals.get(approval_id)
         return to_view(uow, request, message=_recorded_for(request, ctx.user.id) or "decided by someone else")
-    audit(uow, ctx, "approval", request.id, f"decide:{outcome}", before, snapshot(request, ("status", "current_step")))
+    audit(uow, ctx, "approval", request.id, f"decide:{outcome}", before,
+          {**snapshot(request, ("status", "current_step")), "step": step.seq, "outcome": outcome, "comment": comment})
     emit(uow, ApprovalDecided(approval_id=request.id, step_seq=step.seq, decider_id=ctx.user.id,
                               outcome=outcome, status=request.status))
     if request.status == ApprovalStatus.APPROVED.value:
@@ -260,6 +261,10 @@ def _recorded_for(request: ApprovalRequest, user_id: int) -> str | None:
     return None
 
 
+def _ref(approval_id: object) -> str:
+    return f"APR-{approval_id:05d}" if isinstance(approval_id, int) else str(approval_id)
+
+
 def _noop(*_args) -> None:
     return None
 
@@ -285,7 +290,7 @@ for _kind in GATE_KINDS:
 
 def cancel_approval(approval_id: int, *, actor: Actor, uow, reason: str | None = None) -> ApprovalView:
     ctx = begin(uow, actor, UseCase.CANCEL_APPROVAL)
-    request = get_or_404(uow.approvals, approval_id, "Approval request")
+    request = get_or_404(uow.approvals, approval_id, "Approval request", _ref(approval_id))
     subject = SUBJECTS[request.subject_type](uow, request.subject_id)
     if ctx.user.id != request.requested_by and not (
         ctx.user.roles & {Role.ADMIN, Role.SALES_OPS} or (ctx.scope.is_manager and subject.owner_id in ctx.scope.subtree)
@@ -313,7 +318,7 @@ def expire_approvals(*, actor: Actor, uow) -> int:
 
 def get_approval(approval_id: int, *, actor: Actor, uow) -> ApprovalView:
     ctx = begin(uow, actor, UseCase.VIEW_OPPORTUNITY)
-    request = get_or_404(uow.approvals, approval_id, "Approval request")
+    request = get_or_404(uow.approvals, approval_id, "Approval request", _ref(approval_id))
     subject = SUBJECTS[request.subject_type](uow, request.subject_id)
     if not (subject.visible(ctx) or ctx.user.id == request.requested_by
             or ctx.user.id in eligible_approvers(uow, request)

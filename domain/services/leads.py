@@ -198,7 +198,8 @@ def create_lead(data: LeadCreate | dict, *, actor: Actor, uow) -> LeadView:
     audit(uow, ctx, "lead", lead.id, "create", None, snapshot(lead, LEAD_FIELDS))
     emit(uow, LeadCreated(lead_id=lead.id, source=lead.source, owner_id=lead.owner_id))
     emit(uow, LeadAssigned(lead_id=lead.id, owner_id=lead.owner_id, seq=1))
-    owner_msg = f"assigned to user {lead.owner_id}" if lead.owner_id else "left unassigned"
+    owner = uow.users.get(lead.owner_id) if lead.owner_id else None
+    owner_msg = f"assigned to {owner.display_name()}" if owner else "left unassigned"
     return to_view(uow, lead, message=f"{lead.ref} created, score {lead.score}, {owner_msg} ({how})")
 
 
@@ -296,6 +297,9 @@ def convert_lead(lead_id: int, data: LeadConvert | dict | None = None, *, actor:
         lead_id=lead.id)
     before = snapshot(lead, LEAD_FIELDS)
     lead.account_id, lead.contact_id, lead.opportunity_id = account.id, contact.id, opp.id
+    # The calls and visits before conversion belong to the customer's history (account 360).
+    for activity in uow.activities.for_subject(lead_id=lead.id, limit=10_000):
+        activity.account_id, activity.contact_id = account.id, contact.id
     lead.move_to(LeadStatus.CONVERTED)
     lead.updated_at = uow.now()
     uow.flush()

@@ -1,0 +1,162 @@
+"""Alembic migrations: empty → head → base → head, the schema equals the models, seeds exist."""
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import CheckConstraint, inspect, select, text
+
+from domain.db import tables as t
+from domain.db.engine import make_engine
+from domain.db.migrate import downgrade, upgrade
+from domain.db.uow import SqlAlchemyUnitOfWork, session_factory
+from domain.policy_defaults import GATES, STAGE_PROBABILITIES, SYSTEM_EMAIL, seed_policies
+
+MODEL_TABLES = set(t.metadata.tables)
+
+PG_MISSING_FKS_BUG = (
+    "BUG: migration 0001 passes use_alter=True ForeignKeyConstraints to op.create_table(); "
+    "CREATE TABLE leaves them out on PostgreSQL and nothing adds them afterwards, so "
+    "fk_teams_manager_id_users and fk_leads_opportunity_id_opportunities do not exist there "
+    "(SQLite renders them inline, so it has them)"
+)
+
+
+def _table_names(url: str) -> set[str]:
+    eng = make_engine(url)
+    try:
+        return set(inspect(eng).get_table_names())
+    finally:
+        eng.dispose()
+
+
+def _schema_diffs(url: str) -> list:
+    """compare_metadata with the options env.py uses, plus server defaults; dialect noise removed."""
+    eng = make_engine(url)
+    try:
+        with eng.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+            diffs = compare_metadata(ctx, t.metadata)
+            return [d for d in diffs if not _sqlite_empty_string_default(eng.dialect.name, d)]
+    finally:
+        eng.dispose()
+
+
+def _sqlite_empty_string_default(dialect: str, diff) -> bool:
+    """A false positive of Alembic's SQLite default comparison, filtered precisely.
+
+    ``server_default=""`` is created as ``region VARCHAR(50) DEFAULT '' NOT NULL`` (exactly the
+    model). Alembic's SQLite comparison reflects that default as the text ``('')`` and compares
+    it with the model's empty string, which renders as nothing, so every such column is reported
+    as ``modify_default``. Only that case is dropped: SQLite, ``modify_default``, model default
+    ``''`` and a reflected default that is the quoted empty string.
+    """
+    if dialect != "sqlite" or not isinstance(diff, list) or len(diff) != 1:
+        return False
+    op = diff[0]
+    if op[0] != "modify_default":
+        return False
+    _, _, table, column, _, reflected, model = op
+    reflected_text = str(getattr(reflected.arg, "text", reflected.arg))
+    return (getattr(model, "arg", None) == "" and reflected_text in ("''", "('')")
+            and t.metadata.tables[table].c[column].server_default.arg == "")
+
+
+def test_upgrade_downgrade_upgrade_round_trip(empty_db_url):
+    assert _table_names(empty_db_url) == set()
+
+    upgrade(empty_db_url)
+    assert _table_names(empty_db_url) == MODEL_TABLES | {"alembic_version"}
+
+    downgrade(empty_db_url, "base")
+    # Alembic keeps its bookkeeping table (now empty); every table of ours is gone.
+    assert _table_names(empty_db_url) == {"alembic_version"}
+    eng = make_engine(empty_db_url)
+    try:
+        with eng.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 0
+            if eng.dialect.name == "postgresql":
+                left = conn.execute(text(
+                    "SELECT relname, relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'public' AND relname NOT LIKE 'alembic_version%'")).all()
+                assert left == [], f"downgrade left relations behind: {left}"
+            else:
+                left = conn.execute(text(
+                    "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+                    "AND tbl_name <> 'alembic_version'")).all()
+                assert left == [], f"downgrade left objects behind: {left}"
+    finally:
+        eng.dispose()
+
+    upgrade(empty_db_url)
+    assert _table_names(empty_db_url) == MODEL_TABLES | {"alembic_version"}
+    eng = make_engine(empty_db_url)
+    try:
+        with eng.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+    finally:
+        eng.dispose()
+
+
+def test_migrated_schema_matches_models(db_url, request):
+    if db_url.startswith("postgresql"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=PG_MISSING_FKS_BUG))
+    assert _schema_diffs(db_url) == []
+
+
+def test_migrated_foreign_keys_match_models(db_url, request):
+    """Names of every FK, table by table (the precise form of the diff above)."""
+    if db_url.startswith("postgresql"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=PG_MISSING_FKS_BUG))
+    eng = make_engine(db_url)
+    try:
+        insp = inspect(eng)
+        for name, table in t.metadata.tables.items():
+            want = {(tuple(fk.column_keys), fk.referred_table.name) for fk in table.foreign_key_constraints}
+            have = {(tuple(fk["constrained_columns"]), fk["referred_table"]) for fk in insp.get_foreign_keys(name)}
+            assert have == want, f"{name}: missing {want - have}, extra {have - want}"
+    finally:
+        eng.dispose()
+
+
+def test_migrated_check_constraints_match_models(db_url):
+    """compare_metadata does not look at CHECK constraints; compare their names directly."""
+    eng = make_engine(db_url)
+    try:
+        insp = inspect(eng)
+        for name, table in t.metadata.tables.items():
+            want = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
+            have = {c["name"] for c in insp.get_check_constraints(name)}
+            assert have == want, f"{name}: missing {sorted(want - have)}, not in the models {sorted(have - want)}"
+    finally:
+        eng.dispose()
+
+
+def test_seed_policies_writes_stage_probabilities_gates_and_system_user(db_url):
+    eng = make_engine(db_url)
+    sf = session_factory(eng)
+    try:
+        with SqlAlchemyUnitOfWork(sf) as uow:
+            assert seed_policies(uow) is True
+            uow.commit()
+        with SqlAlchemyUnitOfWork(sf) as uow:
+            assert seed_policies(uow) is False  # idempotent: nothing left to write
+            uow.commit()
+        with eng.connect() as conn:
+            stages = dict(conn.execute(select(t.stage_policies.c.stage, t.stage_policies.c.probability)).all())
+            assert stages == STAGE_PROBABILITIES
+            gates = {r.kind: r for r in conn.execute(select(t.gate_policies))}
+            assert set(gates) == {g["kind"] for g in GATES}
+            for g in GATES:
+                row = gates[g["kind"]]
+                assert (row.from_stage, row.to_stage) == (g["from_stage"], g["to_stage"])
+                assert row.preconditions == g["preconditions"]
+                assert row.steps == g["steps"]
+                assert row.active is True
+            system = conn.execute(select(t.users).where(t.users.c.email == SYSTEM_EMAIL)).one()
+            roles = conn.execute(select(t.user_roles.c.role).where(t.user_roles.c.user_id == system.id)).scalars().all()
+            assert roles == ["admin"]
+            assert system.active is True
+            assert conn.execute(select(t.users)).all() == [system]
+    finally:
+        eng.dispose()

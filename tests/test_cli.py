@@ -1,0 +1,353 @@
+"""The `ltc` command line against real SQLite files: exit codes, what it prints, the demo seed."""
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from rich.cells import cell_len
+from sqlalchemy import create_engine, func, select
+
+from bot.cli import main
+from domain.db import tables as t
+from domain.model.vocab import Role, Stage
+
+REPO = Path(__file__).resolve().parent.parent
+REP = "li.na@xinglian.example"
+EAST_MANAGER = "wang.haitao@xinglian.example"
+
+
+def url_of(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def dump(url: str) -> dict[str, list[tuple]]:
+    """Every row of every table, in primary-key order: two equal dumps mean identical data."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {table.name: [tuple(r) for r in conn.execute(
+                        select(table).order_by(*table.primary_key.columns))]
+                    for table in t.metadata.sorted_tables}
+    finally:
+        engine.dispose()
+
+
+def count(url: str, table, *where) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def distinct(url: str, column) -> set:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(select(column).distinct()).scalars())
+    finally:
+        engine.dispose()
+
+
+def copy_db(src: Path, dst: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{src}{suffix}").exists():
+            shutil.copy(f"{src}{suffix}", f"{dst}{suffix}")
+    return dst
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> Path:
+    """One demo database for the read-only tests (tests that write use a copy)."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    assert main(["--db", url_of(path), "demo"]) == 0
+    return path
+
+
+@pytest.fixture
+def db(seeded: Path) -> str:
+    return url_of(seeded)
+
+
+# --- init ------------------------------------------------------------------------------------
+
+def test_init_twice_is_idempotent(tmp_path, capsys):
+    url = url_of(tmp_path / "ltc.db")
+    code, out, err = run(capsys, "--db", url, "init")
+    assert code == 0, err
+    assert "created at revision" in out
+    assert "seeded 8 stage probabilities, 4 decision gates" in out
+    code, out, err = run(capsys, "init", "--db", url)  # --db is accepted after the command too
+    assert code == 0, err
+    assert "already at the latest revision" in out
+    assert "nothing written" in out
+    assert count(url, t.users) == 1  # only the system user
+    assert count(url, t.gate_policies) == 4
+
+
+def test_a_plain_path_is_a_sqlite_file(tmp_path, capsys):
+    path = tmp_path / "sub" / "plain.db"
+    code, _, err = run(capsys, "--db", str(path), "init")
+    assert code == 0, err
+    assert path.exists()
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+def test_demo_seeds_a_realistic_company(db, capsys):
+    assert count(db, t.users) - 1 >= 12
+    assert distinct(db, t.user_roles.c.role) == {r.value for r in Role}
+    assert count(db, t.leads) == 40
+    assert distinct(db, t.leads.c.status) == {
+        "new", "contacted", "nurturing", "qualified", "converted", "disqualified"}
+    assert count(db, t.leads, t.leads.c.status == "disqualified", t.leads.c.disqualify_reason.is_not(None)) == 5
+    assert count(db, t.accounts) == 25
+    assert count(db, t.opportunities) == 30
+    assert distinct(db, t.opportunities.c.stage) == {s.value for s in Stage}
+    assert count(db, t.approval_requests, t.approval_requests.c.status == "pending") >= 3
+    assert count(db, t.approval_requests, t.approval_requests.c.status == "rejected") >= 1
+    assert count(db, t.approval_decisions, t.approval_decisions.c.outcome == "reject",
+                 t.approval_decisions.c.comment.is_not(None)) >= 1
+    for kind in ("call", "meeting", "email", "note"):
+        assert count(db, t.activities, t.activities.c.kind == kind) > 0
+    # Everything went through the services: audit rows and events exist.
+    assert count(db, t.audit_log) > 500
+    assert count(db, t.outbox) > 300
+    # Every account has 1-4 contacts.
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        per_account = {a: n for a, n in conn.execute(
+            select(t.contacts.c.account_id, func.count()).group_by(t.contacts.c.account_id))}
+    engine.dispose()
+    assert len(per_account) == 25 and all(1 <= n <= 4 for n in per_account.values())
+
+
+def test_demo_prints_its_counts_and_twice_does_nothing(seeded, tmp_path, capsys):
+    path = copy_db(seeded, tmp_path / "again.db")
+    before = dump(url_of(path))
+    code, out, err = run(capsys, "--db", url_of(path), "demo")
+    assert code == 0, err
+    assert "already in this database; nothing written" in out
+    assert re.search(r"opportunities\s+30\s+qualify 4", out)
+    assert re.search(r"leads\s+40", out) and re.search(r"accounts\s+25", out)
+    assert dump(url_of(path)) == before
+
+
+def test_demo_is_deterministic(seeded, tmp_path, capsys):
+    """A second fresh database, seeded by `ltc start`, holds exactly the same rows."""
+    other = tmp_path / "other.db"
+    code, out, err = run(capsys, "--db", url_of(other), "start")
+    assert code == 0, err
+    assert "Demo seeded: 15 people, 40 leads, 25 accounts, 30 opportunities" in out
+    first, second = dump(url_of(seeded)), dump(url_of(other))
+    assert first.keys() == second.keys()
+    for table in first:
+        assert first[table] == second[table], f"table {table} differs between two seeds"
+
+
+def test_demo_refuses_foreign_data_and_reset_wipes_it(tmp_path, capsys):
+    url = url_of(tmp_path / "mine.db")
+    assert run(capsys, "--db", url, "init")[0] == 0
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(t.users.insert().values(email="someone@else.example", name_en="Someone", locale="en",
+                                             region="", active=True))
+    engine.dispose()
+    code, out, err = run(capsys, "--db", url, "demo")
+    assert code == 1
+    assert err.startswith("error: This database already holds data that is not the demo")
+    assert "Traceback" not in err
+    code, out, err = run(capsys, "--db", url, "demo", "--reset")
+    assert code == 0, err
+    assert "deleted" in out and "Demo seeded" in out
+    assert count(url, t.users, t.users.c.email == "someone@else.example") == 0
+    assert count(url, t.opportunities) == 30
+
+
+# --- start -----------------------------------------------------------------------------------
+
+def test_start_prints_the_summary(seeded, tmp_path, capsys):
+    path = copy_db(seeded, tmp_path / "start.db")
+    code, out, err = run(capsys, "--db", url_of(path), "start")
+    assert code == 0, err
+    assert "already present" in out
+    for heading in ("People by role (15)", "Leads by status (40)", "Pipeline by stage (30 opportunities)",
+                    "Pending approvals (4)", "Next: read commands"):
+        assert heading in out
+    assert "王海涛" in out and "陈志远" in out  # who must decide, in Chinese
+    assert "open pipeline" in out
+    assert "approvals --as chen.zhiyuan@xinglian.example" in out
+    wide = [line for line in out.splitlines() if cell_len(line.rstrip()) > 100 and str(path) not in line]
+    assert not wide  # only lines quoting the (long) temporary database path may be wider
+
+
+# --- read commands ---------------------------------------------------------------------------
+
+def opp_count(out: str) -> int:
+    m = re.search(r"^Opportunities[^\n]*?: (\d+)\s*$", out, re.M)
+    assert m, out
+    return int(m.group(1))
+
+
+def test_a_rep_sees_fewer_opportunities_than_the_admin(db, capsys):
+    code, admin_out, err = run(capsys, "--db", db, "opps")
+    assert code == 0, err
+    code, rep_out, err = run(capsys, "--db", db, "opps", "--as", REP)
+    assert code == 0, err
+    assert opp_count(admin_out) == 30
+    assert 0 < opp_count(rep_out) < 30
+    assert "OPP-00002" in admin_out and "OPP-00002" not in rep_out  # a south deal
+    code, _, err = run(capsys, "--db", db, "show", "OPP-00002", "--as", REP)
+    assert code == 1
+    assert err.startswith("error: OPP-00002 is not one of your deals")
+
+
+def test_bad_stage_exits_1_and_lists_the_allowed_stages(db, capsys):
+    code, out, err = run(capsys, "--db", db, "opps", "--stage", "bogus")
+    assert code == 1
+    first, *rest = err.strip().splitlines()
+    assert first == "error: Unknown stage 'bogus'"
+    assert rest == ["  allowed: qualify, initiated, solution, bid, negotiate, won, lost, abandoned"]
+    assert "Traceback" not in err
+
+
+def test_filters(db, capsys):
+    code, out, _ = run(capsys, "--db", db, "opps", "--stage", "negotiate")
+    assert code == 0 and opp_count(out) == 4
+    code, out, _ = run(capsys, "--db", db, "opps", "--owner", REP)
+    assert code == 0 and "Tom Becker" not in out and "李娜" in out
+    code, out, _ = run(capsys, "--db", db, "leads", "--status", "disqualified")
+    assert code == 0 and "Leads (disqualified): 5" in out and "学生课题调研" in out
+    code, _, err = run(capsys, "--db", db, "leads", "--status", "hot")
+    assert code == 1 and "allowed: new, contacted, nurturing, qualified, converted, disqualified" in err
+    code, _, err = run(capsys, "--db", db, "opps", "--owner", "nobody@nowhere.example")
+    assert code == 1 and err.startswith("error: No user with email nobody@nowhere.example")
+    assert REP in err  # the known emails are listed
+
+
+def test_show_unknown_ref_exits_1_with_a_clear_message(db, capsys):
+    code, out, err = run(capsys, "--db", db, "show", "OPP-99999")
+    assert code == 1
+    assert err.strip() == "error: Opportunity OPP-99999 does not exist"
+    code, out, err = run(capsys, "--db", db, "show", "LEAD-00999")
+    assert code == 1 and err.strip() == "error: Lead LEAD-00999 does not exist"
+    code, out, err = run(capsys, "--db", db, "show", "INV-1")
+    assert code == 1 and err.startswith("error: 'INV-1' is not a reference I know")
+    assert "allowed: LEAD-00001, OPP-00001, ACC-00001, APR-00001" in err
+
+
+def test_show_an_opportunity(db, capsys):
+    code, out, err = run(capsys, "--db", db, "show", "opp-1")  # case-insensitive, short number
+    assert code == 0, err
+    assert out.startswith("OPP-00001")
+    for part in ("AR account responsible", "SR solution responsible", "FR fulfillment responsible",
+                 "Stage history", "qualify → initiated", "negotiate → won", "Next gate", "Approvals (4)",
+                 "Account 360", "Decision chain", "Recent activities"):
+        assert part in out, part
+
+
+def test_show_what_a_gate_is_missing_and_who_must_decide(db, capsys):
+    code, out, err = run(capsys, "--db", db, "opps", "--stage", "qualify")
+    refs = re.findall(r"OPP-\d{5}", out)
+    shown = [run(capsys, "--db", db, "show", ref)[1] for ref in refs]
+    assert any("missing:" in s and "FR (fulfillment responsible) assigned" in s for s in shown)
+    assert any("is waiting for a decision" in s and "王海涛" in s for s in shown)
+    assert any("was rejected by" in s for s in shown)
+
+
+def test_show_lead_account_and_approval(db, capsys):
+    code, out, err = run(capsys, "--db", db, "show", "LEAD-00001")
+    assert code == 0, err
+    assert "Score" in out and "converted to" in out and "ACC-" in out
+    code, out, err = run(capsys, "--db", db, "show", "acc-1")
+    assert code == 0, err
+    assert "Decision chain" in out and "Opportunities" in out
+    code, out, err = run(capsys, "--db", db, "show", "APR-1")
+    assert code == 0, err
+    assert out.startswith("APR-00001") and "Steps" in out
+
+
+def test_approvals_for_the_person_who_decides(db, capsys):
+    code, out, err = run(capsys, "--db", db, "approvals", "--as", EAST_MANAGER)
+    assert code == 0, err
+    assert "Waiting for 王海涛's decision: 2" in out
+    code, out, err = run(capsys, "--db", db, "approvals", "--as", "chen.zhiyuan@xinglian.example")
+    assert "before you: 王海涛 approved" in out  # the ATB waiting at its second step
+    code, out, err = run(capsys, "--db", db, "approvals")
+    assert code == 0 and "Nothing is waiting" in out
+
+
+def test_users_accounts_and_audit(db, capsys):
+    code, out, err = run(capsys, "--db", db, "users")
+    assert code == 0, err
+    assert "李娜" in out and "Li Na" in out and "wecom LiNa" in out and "slack U07XLDEMO01" in out
+    code, out, err = run(capsys, "--db", db, "accounts", "--as", REP)
+    assert code == 0 and "华东精密机械股份有限公司" in out and "深圳鹏城智能电网" not in out
+    code, out, err = run(capsys, "--db", db, "audit", "OPP-00001")
+    assert code == 0, err
+    assert "create" in out and "stage:initiated" in out and "decide:approve" in out and "wecom" in out
+    code, out, err = run(capsys, "--db", db, "audit", "OPP-00002", "--as", REP)
+    assert code == 1 and err.startswith("error: OPP-00002 is not one of your deals")
+
+
+def test_output_fits_100_columns(db, capsys):
+    for argv in (["opps"], ["leads"], ["accounts"], ["users"], ["show", "OPP-00009"], ["show", "ACC-00001"],
+                 ["show", "LEAD-00001"], ["show", "APR-00060"], ["audit", "OPP-00003"],
+                 ["approvals", "--as", "chen.zhiyuan@xinglian.example"]):
+        code, out, err = run(capsys, "--db", db, *argv)
+        assert code == 0, (argv, err)
+        wide = [line for line in out.splitlines() if cell_len(line.rstrip()) > 100]
+        assert not wide, (argv, wide[:3])
+
+
+# --- worker, usage and edge errors -------------------------------------------------------------
+
+def test_worker_once_delivers_pending_events(seeded, tmp_path, capsys):
+    path = copy_db(seeded, tmp_path / "worker.db")
+    url = url_of(path)
+    pending = count(url, t.outbox, t.outbox.c.dispatched_at.is_(None))
+    code, out, err = run(capsys, "--db", url, "worker", "--once")
+    assert code == 0, err
+    assert f"{pending} event(s) delivered" in out
+    assert "LeadCreated" in out and "GatePassed" in out
+    assert count(url, t.outbox, t.outbox.c.dispatched_at.is_(None)) == 0
+    code, out, _ = run(capsys, "--db", url, "worker", "--once")
+    assert code == 0 and "0 event(s) delivered" in out
+
+
+def test_usage_errors_exit_2(db, capsys):
+    assert main([]) == 2
+    assert main(["--db", db, "opps", "--limit", "0"]) == 2
+    assert main(["--db", db, "frobnicate"]) == 2
+    assert main(["--db", db, "show"]) == 2
+    assert main(["--help"]) == 0
+
+
+def test_reading_an_uninitialised_database_says_what_to_do(tmp_path, capsys):
+    code, out, err = run(capsys, "--db", url_of(tmp_path / "none.db"), "opps")
+    assert code == 1
+    assert "run `ltc init`" in err
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_domain_stays_free_of_edges():
+    """domain/ must not import bot/, rich, or any chat/web library."""
+    banned = ("bot", "rich", "slack_bolt", "slack_sdk", "fastapi", "langchain", "langgraph", "openai")
+    for path in (REPO / "domain").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in banned, f"{path.relative_to(REPO)} imports {name}"

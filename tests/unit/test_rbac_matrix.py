@@ -1,0 +1,364 @@
+"""Who may do what: every role × every use case against a hand-written matrix, then row-level rules.
+
+The matrix tests the role rule. Each case puts the acting user where the row-level rules let them
+in (their own lead/deal, their subtree, their seat on the deal, a step of their role), so a DENY
+can only come from the role rule — and it must say so ("needs one of the roles").
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+import pytest
+
+from domain.actor import Actor
+from domain.errors import Conflict, LTCError, PermissionDenied, ValidationFailed
+from domain.model.vocab import Role
+from domain.rbac import UseCase
+from domain.services import accounts, activities, approvals, leads, opportunities, users
+from domain.services.base import begin
+from tests.unit.conftest import drive_to, new_deal
+
+# One user of the standard org per role.
+WHO = {"sales_rep": "rep", "solution_manager": "sr", "fulfillment_manager": "fr", "sales_manager": "manager",
+       "director": "director", "finance": "finance", "legal": "legal", "sales_ops": "sales_ops", "admin": "admin"}
+COLUMNS = ["sales_rep", "solution_manager", "fulfillment_manager", "sales_manager", "director", "finance",
+           "legal", "sales_ops", "admin"]
+
+MATRIX_TEXT = """
+use case                 rep sr  fr  mgr dir fin leg ops adm
+create_lead              A   D   D   A   A   D   D   A   A
+update_lead              A   D   D   A   A   D   D   A   A
+assign_lead              D   D   D   A   A   D   D   A   A
+change_lead_status       A   D   D   A   A   D   D   A   A
+qualify_lead             A   D   D   A   A   D   D   A   A
+disqualify_lead          A   D   D   A   A   D   D   A   A
+convert_lead             A   D   D   A   A   D   D   A   A
+get_lead                 A   D   D   A   A   D   D   A   A
+list_leads               A   D   D   A   A   D   D   A   A
+log_activity             A   A   A   A   A   D   D   A   A
+create_account           A   D   D   A   A   D   D   A   A
+update_account           A   D   D   A   A   D   D   A   A
+add_contact              A   A   D   A   A   D   D   A   A
+account_360              A   A   A   A   A   A   A   A   A
+list_accounts            A   A   A   A   A   A   A   A   A
+create_opportunity       A   D   D   A   A   D   D   D   A
+update_opportunity       A   D   D   A   A   D   D   A   A
+assign_iron_triangle     A   D   D   A   A   D   D   A   A
+add_member               A   D   D   A   A   D   D   A   A
+record_solution          D   A   D   D   D   D   D   D   A
+record_delivery_plan     D   D   A   D   D   D   D   D   A
+sign_off_deliverability  D   D   A   D   D   D   D   D   D
+advance_stage            A   D   D   A   A   D   D   D   A
+close_opportunity        A   D   D   A   A   D   D   D   A
+request_gate             A   D   D   A   A   D   D   A   A
+decide_approval          D   D   D   A   A   A   A   D   A
+cancel_approval          A   D   D   A   A   D   D   A   A
+get_opportunity          A   A   A   A   A   A   A   A   A
+list_opportunities       A   A   A   A   A   A   A   A   A
+get_approval             A   A   A   A   A   A   A   A   A
+approvals_for            A   A   A   A   A   A   A   A   A
+list_my_approvals        A   A   A   A   A   A   A   A   A
+list_users               A   A   A   A   A   A   A   A   A
+create_user              D   D   D   D   D   D   D   D   A
+create_team              D   D   D   D   D   D   D   D   A
+set_team_manager         D   D   D   D   D   D   D   D   A
+add_assignment_rule      D   D   D   D   D   D   D   D   A
+expire_approvals         D   D   D   D   D   D   D   D   A
+"""
+
+
+def _parse(text: str) -> dict[tuple[str, str], bool]:
+    rows = [line.split() for line in text.strip().splitlines()[1:]]
+    return {(r[0], role): mark == "A" for r in rows for role, mark in zip(COLUMNS, r[1:], strict=True)}
+
+
+MATRIX = _parse(MATRIX_TEXT)
+CASE_NAMES = sorted({case for case, _ in MATRIX})
+
+# Allowed by role and row, yet refused for a business reason the case cannot avoid.
+BUSINESS_REFUSALS = {
+    # A manager asking ATI for their own rep's deal: the only sales manager in the chain is the
+    # requester, and requesters never decide (four eyes), so nobody could decide step 1.
+    ("request_gate", "sales_manager"): ValidationFailed,
+}
+
+
+@dataclass
+class Env:
+    run: object
+    org: object
+    uow_factory: object
+    store: object
+    role: str
+    ids: dict = field(default_factory=dict)
+
+    @property
+    def actor(self):
+        return self.org.actor(WHO[self.role])
+
+    def call(self, fn, *args, **kwargs):
+        return self.run(fn, *args, actor=self.actor, **kwargs)
+
+
+def _setup(run, org, uow_factory, store, role: str, case: str) -> Env:
+    """A deal of rep (SR sr, FR fr, finance and legal on the deal team), its account, a lead of rep."""
+    env = Env(run, org, uow_factory, store, role)
+    rep = org.actor("rep")
+    opp = new_deal(uow_factory, org, n=1)
+    for member in ("finance", "legal"):
+        run(opportunities.add_member, opp, org[member], member, actor=rep)
+    lead = run(leads.create_lead, {"source": "ad", "company": "Lead Target Co", "contact_name": "Sun Li",
+                                   "region": "east", "need": "spare parts portal"}, actor=rep)
+    env.ids.update(opp=opp, account=store.get("opportunities", opp).account_id, lead=lead.id)
+    if case == "convert_lead":
+        run(leads.qualify_lead, lead.id, actor=rep)
+    if case == "sign_off_deliverability":
+        run(opportunities.record_delivery_plan, opp, "Two waves", actor=org.actor("fr"))
+    if case == "advance_stage":
+        drive_to(uow_factory, org, opp, "bid")
+    if case in ("cancel_approval", "get_approval"):
+        env.ids["approval"] = run(approvals.request_gate, opp, "ATI", actor=rep).id
+    if case == "decide_approval":  # a request whose one step is for the acting user's role
+        with uow_factory() as uow:
+            ctx = begin(uow, rep, UseCase.VIEW_OPPORTUNITY)
+            env.ids["approval"] = approvals.open_request(
+                uow, ctx, kind="discount", subject_type="opportunity", subject_id=opp, title="discount 12%",
+                steps=[{"role": role, "scope": "any"}], context={}).id
+            uow.commit()
+    return env
+
+
+CASES = {
+    "create_lead": lambda e: e.call(leads.create_lead, {"source": "website", "company": "Fresh Co",
+                                                        "contact_name": "Qian Yu", "region": "east"}),
+    "update_lead": lambda e: e.call(leads.update_lead, e.ids["lead"], {"need": "spare parts portal with SSO"}),
+    "assign_lead": lambda e: e.call(leads.assign_lead, e.ids["lead"], e.org["rep2"]),
+    "change_lead_status": lambda e: e.call(leads.change_lead_status, e.ids["lead"], "contacted"),
+    "qualify_lead": lambda e: e.call(leads.qualify_lead, e.ids["lead"]),
+    "disqualify_lead": lambda e: e.call(leads.disqualify_lead, e.ids["lead"], "no budget"),
+    "convert_lead": lambda e: e.call(leads.convert_lead, e.ids["lead"]),
+    "get_lead": lambda e: e.call(leads.get_lead, e.ids["lead"]),
+    "list_leads": lambda e: e.call(leads.list_leads),
+    "log_activity": lambda e: e.call(activities.log_activity, {"kind": "call", "subject": "kick-off",
+                                                               "opportunity_id": e.ids["opp"]}),
+    "create_account": lambda e: e.call(accounts.create_account, {"name": "Brand New Co", "owner_id": e.org["rep"]}),
+    "update_account": lambda e: e.call(accounts.update_account, e.ids["account"], {"industry": "steel"}),
+    "add_contact": lambda e: e.call(accounts.add_contact, e.ids["account"], {"name": "Zhao Min"}),
+    "account_360": lambda e: e.call(accounts.account_360, e.ids["account"]),
+    "list_accounts": lambda e: e.call(accounts.list_accounts),
+    "create_opportunity": lambda e: e.call(opportunities.create_opportunity, {
+        "name": "Upsell", "account_id": e.ids["account"], "amount": "1000", "owner_id": e.org["rep"]}),
+    "update_opportunity": lambda e: e.call(opportunities.update_opportunity, e.ids["opp"], {"next_step": "call CFO"}),
+    "assign_iron_triangle": lambda e: e.call(opportunities.assign_iron_triangle, e.ids["opp"], sr_id=e.org["sr"]),
+    "add_member": lambda e: e.call(opportunities.add_member, e.ids["opp"], e.org["sr"], "presales"),
+    "record_solution": lambda e: e.call(opportunities.record_solution, e.ids["opp"], "Cloud MES"),
+    "record_delivery_plan": lambda e: e.call(opportunities.record_delivery_plan, e.ids["opp"], "Two waves"),
+    "sign_off_deliverability": lambda e: e.call(opportunities.sign_off_deliverability, e.ids["opp"]),
+    "advance_stage": lambda e: e.call(opportunities.advance_stage, e.ids["opp"]),
+    "close_opportunity": lambda e: e.call(opportunities.close_opportunity, e.ids["opp"], "lost", "price"),
+    "request_gate": lambda e: e.call(approvals.request_gate, e.ids["opp"], "ATI"),
+    "decide_approval": lambda e: e.call(approvals.decide_approval, e.ids["approval"], "approve"),
+    "cancel_approval": lambda e: e.call(approvals.cancel_approval, e.ids["approval"]),
+    "get_opportunity": lambda e: e.call(opportunities.get_opportunity, e.ids["opp"]),
+    "list_opportunities": lambda e: e.call(opportunities.list_opportunities),
+    "get_approval": lambda e: e.call(approvals.get_approval, e.ids["approval"]),
+    "approvals_for": lambda e: e.call(approvals.approvals_for, e.ids["opp"]),
+    "list_my_approvals": lambda e: e.call(approvals.list_my_approvals),
+    "list_users": lambda e: e.call(users.list_users),
+    "create_user": lambda e: e.call(users.create_user, {"email": "new@example.com", "name_en": "New",
+                                                        "roles": ["sales_rep"]}),
+    "create_team": lambda e: e.call(users.create_team, {"name": "North", "region": "north"}),
+    "set_team_manager": lambda e: e.call(users.set_team_manager, e.org["team_west"], e.org["manager_w"]),
+    "add_assignment_rule": lambda e: e.call(users.add_assignment_rule, {"priority": 5, "team_id": e.org["team_west"]}),
+    "expire_approvals": lambda e: e.call(approvals.expire_approvals),
+}
+
+
+def test_the_matrix_covers_every_role_and_every_public_use_case():
+    assert set(COLUMNS) == {r.value for r in Role} and set(WHO) == set(COLUMNS)
+    public = {name for module in (accounts, activities, approvals, leads, opportunities, users)
+              for name, fn in vars(module).items()
+              if inspect.isfunction(fn) and fn.__module__ == module.__name__ and not name.startswith("_")
+              and "actor" in inspect.signature(fn).parameters}
+    assert public == set(CASES) == set(CASE_NAMES)
+
+
+@pytest.mark.parametrize("role", COLUMNS)
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_role_permission_matrix(case, role, run, org, uow_factory, store):
+    env = _setup(run, org, uow_factory, store, role, case)
+    writes = {t: store.count(t) for t in ("audit", "outbox")}
+    try:
+        result = CASES[case](env)
+    except PermissionDenied as e:
+        assert not MATRIX[(case, role)], f"{role} was refused {case}: {e.message}"
+        assert "needs one of the roles" in e.message and role not in e.allowed
+        assert {t: store.count(t) for t in writes} == writes
+        return
+    except LTCError as e:
+        assert MATRIX[(case, role)], f"{role} got {type(e).__name__} instead of PermissionDenied for {case}"
+        assert isinstance(e, BUSINESS_REFUSALS.get((case, role), ())), f"{case} as {role}: {e.message}"
+        return
+    assert MATRIX[(case, role)], f"{role} may not {case}, yet it ran"
+    assert (case, role) not in BUSINESS_REFUSALS
+    if case in ("get_opportunity", "list_opportunities", "list_leads", "get_lead"):
+        found = [result] if not isinstance(result, list) else result
+        assert {v.id for v in found} >= {env.ids["lead" if "lead" in case else "opp"]}
+
+
+def test_unknown_and_deactivated_users_may_do_nothing(run, org, uow_factory, store):
+    with pytest.raises(PermissionDenied, match="Unknown user"):
+        run(opportunities.list_opportunities, actor=Actor(9999))
+    with uow_factory() as uow:
+        uow.users.get(org["admin"]).active = False
+        uow.commit()
+    with pytest.raises(PermissionDenied, match="deactivated"):
+        run(users.list_users, actor=org.actor("admin"))
+
+
+# --- row-level rules --------------------------------------------------------------------------------
+
+def _lead(run, org, owner: str, n: int) -> int:
+    return run(leads.create_lead, {"source": "website", "company": f"Row Co {n}", "contact_name": f"Person {n}",
+                                   "region": "east", "owner_id": org[owner]}, actor=org.actor(owner)).id
+
+
+def _visible_opps(run, org, who) -> set[int]:
+    return {v.id for v in run(opportunities.list_opportunities, actor=org.actor(who))}
+
+
+def test_a_rep_cannot_see_another_reps_deal_or_lead(run, org, uow_factory, store):
+    mine, theirs = new_deal(uow_factory, org, owner="rep", n=1), new_deal(uow_factory, org, owner="rep2", n=2)
+    lead = _lead(run, org, "rep2", 3)
+    rep = org.actor("rep")
+    with pytest.raises(PermissionDenied) as err:
+        run(opportunities.get_opportunity, theirs, actor=rep)
+    assert "not one of your deals" in err.value.message
+    with pytest.raises(PermissionDenied) as err:
+        run(leads.get_lead, lead, actor=rep)
+    assert "outside your team" in err.value.message
+    for call in (lambda: run(opportunities.update_opportunity, theirs, {"next_step": "x"}, actor=rep),
+                 lambda: run(opportunities.close_opportunity, theirs, "lost", "x", actor=rep),
+                 lambda: run(leads.update_lead, lead, {"need": "x"}, actor=rep),
+                 lambda: run(leads.disqualify_lead, lead, "x", actor=rep)):
+        with pytest.raises(PermissionDenied):
+            call()
+    assert _visible_opps(run, org, "rep") == {mine}
+    assert lead not in {v.id for v in run(leads.list_leads, actor=rep)}
+    assert lead in {v.id for v in run(leads.list_leads, actor=org.actor("rep2"))}
+
+
+def test_a_manager_sees_their_subtree_but_not_another_region(run, org, uow_factory):
+    east1, east2 = new_deal(uow_factory, org, owner="rep", n=1), new_deal(uow_factory, org, owner="rep2", n=2)
+    # without a triangle: the east SR/FR (in the east director's subtree) would bring it into view
+    west = new_deal(uow_factory, org, owner="rep_w", n=3, region="west", triangle=False)
+    west_lead, east_lead = _lead(run, org, "rep_w", 4), _lead(run, org, "rep2", 5)
+    assert _visible_opps(run, org, "manager") == {east1, east2}
+    assert _visible_opps(run, org, "director") == {east1, east2}
+    assert _visible_opps(run, org, "manager_w") == {west}
+    assert _visible_opps(run, org, "director_w") == {west}
+    with pytest.raises(PermissionDenied):
+        run(opportunities.get_opportunity, west, actor=org.actor("manager"))
+    with pytest.raises(PermissionDenied):
+        run(leads.get_lead, west_lead, actor=org.actor("manager"))
+    with pytest.raises(PermissionDenied):
+        run(opportunities.get_opportunity, east1, actor=org.actor("director_w"))
+    assert {v.id for v in run(leads.list_leads, actor=org.actor("manager"))} >= {east_lead}
+    assert west_lead not in {v.id for v in run(leads.list_leads, actor=org.actor("manager"))}
+    run(opportunities.update_opportunity, east2, {"next_step": "demo"}, actor=org.actor("manager"))
+
+
+def test_finance_and_legal_see_their_functions_stages_admin_and_ops_see_all(deal, run, org):
+    by_stage = {s: deal(s) for s in ("qualify", "initiated", "solution", "bid", "negotiate", "won", "lost")}
+    expect = {"finance": {"bid", "negotiate", "won"}, "legal": {"negotiate", "won"},
+              "admin": set(by_stage), "sales_ops": set(by_stage)}
+    for who, stages in expect.items():
+        assert _visible_opps(run, org, who) == {by_stage[s] for s in stages}, who
+        for stage, opp_id in by_stage.items():
+            if stage in stages:
+                assert run(opportunities.get_opportunity, opp_id, actor=org.actor(who)).stage == stage
+            else:
+                with pytest.raises(PermissionDenied):
+                    run(opportunities.get_opportunity, opp_id, actor=org.actor(who))
+
+
+def test_sr_and_fr_see_the_deals_they_serve_on(run, org, uow_factory):
+    staffed = new_deal(uow_factory, org, n=1)
+    bare = new_deal(uow_factory, org, n=2, triangle=False)
+    for who in ("sr", "fr"):
+        assert _visible_opps(run, org, who) == {staffed}
+        with pytest.raises(PermissionDenied):
+            run(opportunities.get_opportunity, bare, actor=org.actor(who))
+    run(opportunities.assign_iron_triangle, bare, sr_id=org["sr"], actor=org.actor("rep"))
+    assert _visible_opps(run, org, "sr") == {staffed, bare}
+    assert _visible_opps(run, org, "fr") == {staffed}
+    with pytest.raises(PermissionDenied):
+        run(opportunities.record_delivery_plan, bare, "plan", actor=org.actor("fr"))
+    helper = new_deal(uow_factory, org, n=3, triangle=False)
+    run(opportunities.add_member, helper, org["sr"], "presales", actor=org.actor("rep"))
+    assert helper in _visible_opps(run, org, "sr")
+    with pytest.raises(PermissionDenied, match="SR may record"):  # on the team, not in the SR seat
+        run(opportunities.record_solution, helper, "idea", actor=org.actor("sr"))
+
+
+def test_accounts_follow_the_deal_team_and_finance_sees_customer_master_data(run, org, uow_factory, store):
+    east = new_deal(uow_factory, org, owner="rep", n=1)
+    west = new_deal(uow_factory, org, owner="rep_w", n=2, region="west")
+    east_acc, west_acc = (store.get("opportunities", o).account_id for o in (east, west))
+    with pytest.raises(PermissionDenied):
+        run(accounts.account_360, west_acc, actor=org.actor("rep"))
+    with pytest.raises(PermissionDenied):
+        run(accounts.add_contact, west_acc, {"name": "Spy"}, actor=org.actor("rep"))
+    assert {a.id for a in run(accounts.list_accounts, actor=org.actor("rep"))} == {east_acc}
+    assert {a.id for a in run(accounts.list_accounts, actor=org.actor("sr"))} == {east_acc, west_acc}
+    assert {a.id for a in run(accounts.list_accounts, actor=org.actor("finance"))} == {east_acc, west_acc}
+    assert run(accounts.account_360, west_acc, actor=org.actor("legal")).opportunities == []  # deals stay hidden
+
+
+def test_activities_cannot_target_a_deal_or_lead_out_of_sight(run, org, uow_factory, store):
+    west = new_deal(uow_factory, org, owner="rep_w", n=2, region="west")
+    west_lead = _lead(run, org, "rep_w", 9)
+    before = store.count("activities")
+    for target in ({"opportunity_id": west}, {"lead_id": west_lead},
+                   {"account_id": store.get("opportunities", west).account_id}):
+        with pytest.raises(PermissionDenied):
+            run(activities.log_activity, {"kind": "call", "subject": "peek", **target}, actor=org.actor("rep"))
+    assert store.count("activities") == before
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: log_activity checks no visibility of a contact's account when "
+                   "only lead_id + contact_id are given (domain/services/activities.py:59-65)")
+def test_an_activity_cannot_be_attached_to_a_contact_of_an_account_out_of_sight(run, org, uow_factory, store):
+    west = new_deal(uow_factory, org, owner="rep_w", n=2, region="west")
+    west_contact = next(c for c in store.rows("contacts")
+                        if c.account_id == store.get("opportunities", west).account_id)
+    own_lead = _lead(run, org, "rep", 8)
+    before = store.count("activities")
+    try:
+        run(activities.log_activity, {"kind": "call", "subject": "peek", "lead_id": own_lead,
+                                      "contact_id": west_contact.id}, actor=org.actor("rep"))
+    except (PermissionDenied, ValidationFailed):
+        pass
+    assert store.count("activities") == before
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: create_lead's duplicate check returns the full existing lead "
+                   "even when the caller may not see it (domain/services/leads.py:179-182)")
+def test_a_duplicate_of_a_lead_out_of_sight_does_not_reveal_it(run, org, store):
+    hidden = run(leads.create_lead, {"source": "referral", "company": "Secret Deal Co", "contact_name": "Ma Lin",
+                                     "email": "ma.lin@secret.example", "region": "west", "need": "Confidential",
+                                     "budget": "900000", "notes": "CFO is unhappy with vendor X"},
+                 actor=org.actor("rep_w"))
+    with pytest.raises(PermissionDenied):
+        run(leads.get_lead, hidden.id, actor=org.actor("rep"))
+    audits = store.count("audit")
+    try:
+        view = run(leads.create_lead, {"source": "website", "company": "Another Co", "contact_name": "Someone",
+                                       "email": "MA.LIN@secret.example"}, actor=org.actor("rep"))
+    except (Conflict, PermissionDenied) as e:
+        assert hidden.ref in e.message  # says a duplicate exists, without its content
+    else:
+        assert view.created is False
+        assert (view.need, view.budget, view.notes, view.phone) == (None, None, None, None)
+    assert store.count("audit") == audits
