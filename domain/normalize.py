@@ -23,15 +23,15 @@ def email_norm(email: str | None) -> str | None:
 
 
 def phone_norm(phone: str | None) -> str | None:
-    """Digits only, without the country prefix for China (+86) so local and intl forms meet."""
+    """Digits only, without China's country code or trunk 0, so +86 21…, 0086 21… and 021… meet."""
     if not phone:
         return None
     digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", phone))
     if digits.startswith("0086"):
         digits = digits[4:]
-    elif digits.startswith("86") and len(digits) == 13:
+    elif digits.startswith("86") and len(digits) in (12, 13):  # 86 + 10-digit landline or 11-digit mobile
         digits = digits[2:]
-    return digits or None
+    return digits.lstrip("0") or None
 
 
 def company_norm(name: str) -> str:

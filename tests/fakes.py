@@ -125,10 +125,6 @@ def _by_id(objs: Iterable) -> list:
     return sorted(objs, key=lambda o: o.id)
 
 
-def _pool(scope: Scope) -> frozenset[int]:
-    return scope.subtree if scope.is_manager else frozenset({scope.user_id})
-
-
 class FakeRepository:
     table: str
 
@@ -175,12 +171,12 @@ class FakeTeamRepository(FakeRepository):
 class FakeLeadRepository(FakeRepository):
     table = "leads"
 
-    def find_duplicate(self, email_norm, phone_norm, identity_norm):
+    def find_duplicate(self, email_norm, phone_norm, identity_norm, *, exclude_id=None):
         for attr, value, why in (("email_norm", email_norm, "same email"),
                                  ("phone_norm", phone_norm, "same phone"),
                                  ("identity_norm", identity_norm, "same company and contact")):
             if value:
-                lead = next((x for x in self.all() if getattr(x, attr) == value), None)
+                lead = next((x for x in self.all() if getattr(x, attr) == value and x.id != exclude_id), None)
                 if lead is not None:
                     return lead, why
         return None
@@ -325,7 +321,6 @@ class FakeUnitOfWork:
         self.now = clock or store.clock
         self.after_commit = after_commit if after_commit is not None else []
         self.tables: dict[str, dict[int, object]] | None = None
-        self.committed = False
 
     def __enter__(self) -> FakeUnitOfWork:
         self.tables = _deep_copy(self.store.tables)
@@ -343,15 +338,16 @@ class FakeUnitOfWork:
         self.outbox = FakeOutboxRepository(self)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.tables = None  # whatever was not committed is gone
+        if isinstance(exc, FakeIntegrityError):  # as SqlAlchemyUnitOfWork translates IntegrityError
+            raise Conflict(f"The change breaks a database rule: {exc}") from exc
 
     def commit(self) -> None:
         assert self.tables is not None, "commit outside `with uow:`"
         self.flush()
         self.store.tables = _deep_copy(self.tables)  # publish a copy; ours stays usable
         self.store.commits += 1
-        self.committed = True
         for hook in list(self.after_commit):
             hook()
 
@@ -384,14 +380,12 @@ class FakeUnitOfWork:
         for user in self.tables["users"].values():
             for link in user.role_links:
                 link.user_id = user.id
-        for children, table, parent_attr in (
-            (lambda o: [*o.members], "opportunities", "opportunity_id"),
-            (lambda o: [*o.history], "opportunities", "opportunity_id"),
-            (lambda r: [*r.steps], "approvals", "request_id"),
-            (lambda r: [*r.decisions], "approvals", "request_id"),
-        ):
+        for table, attr, parent_attr in (("opportunities", "members", "opportunity_id"),
+                                         ("opportunities", "history", "opportunity_id"),
+                                         ("approvals", "steps", "request_id"),
+                                         ("approvals", "decisions", "request_id")):
             for parent in self.tables[table].values():
-                for child in children(parent):
+                for child in getattr(parent, attr):
                     setattr(child, parent_attr, parent.id)
                     if child.id is None:
-                        child.id = self.store.next_id(f"{table}.{type(child).__name__}")
+                        child.id = self.store.next_id(f"{table}.{attr}")

@@ -82,14 +82,18 @@ def _opp_visible(scope: Scope):
 class LeadRepository(SqlRepository[Lead]):
     model = Lead
 
-    def find_duplicate(self, email_norm: str | None, phone_norm: str | None, identity_norm: str) -> tuple[Lead, str] | None:
+    def find_duplicate(self, email_norm: str | None, phone_norm: str | None, identity_norm: str, *,
+                       exclude_id: int | None = None) -> tuple[Lead, str] | None:
         for column, value, why in (
             (t.leads.c.email_norm, email_norm, "same email"),
             (t.leads.c.phone_norm, phone_norm, "same phone"),
             (t.leads.c.identity_norm, identity_norm, "same company and contact"),
         ):
             if value:
-                lead = self.session.scalar(select(Lead).where(column == value))
+                q = select(Lead).where(column == value)
+                if exclude_id is not None:
+                    q = q.where(t.leads.c.id != exclude_id)
+                lead = self.session.scalar(q)
                 if lead is not None:
                     return lead, why
         return None

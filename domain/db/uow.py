@@ -50,13 +50,19 @@ class SqlAlchemyUnitOfWork:
         self.outbox = r.OutboxRepository(s)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         assert self.session is not None
         try:
             self.session.rollback()
         finally:
             self.session.close()
             self.session = None
+        # An autoflush inside a query can hit a constraint anywhere in a use case; callers
+        # still only ever see the domain's Conflict.
+        if isinstance(exc, IntegrityError):
+            raise Conflict(f"The change breaks a database rule: {exc.orig}") from exc
+        if isinstance(exc, StaleDataError):
+            raise Conflict("Someone else changed this record at the same time; load it again and retry") from exc
 
     def commit(self) -> None:
         assert self.session is not None, "commit outside `with uow:`"

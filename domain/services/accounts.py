@@ -190,16 +190,18 @@ def update_account(account_id: int, data: AccountUpdate | dict, *, actor: Actor,
         if changes["owner_id"] is None:
             raise ValidationFailed("owner_id cannot be cleared: every account has an AR", field="owner_id")
         _check_ar(uow, changes["owner_id"])
-    before = snapshot(account, ACCOUNT_FIELDS)
     for k, v in changes.items():
         if v is None and k in ("name", "region", "tier"):
             raise ValidationFailed(f"{k} cannot be cleared", field=k)
+    if "name" in changes:
+        clash = uow.accounts.by_name_norm(company_norm(changes["name"]))
+        if clash is not None and clash.id != account.id:
+            raise Conflict(f"Account {clash.ref} already has the name '{clash.name}'", field="name")
+    before = snapshot(account, ACCOUNT_FIELDS)
+    for k, v in changes.items():
         setattr(account, k, v.value if hasattr(v, "value") else v)
     if "name" in changes:
         account.name_norm = company_norm(account.name)
-        clash = uow.accounts.by_name_norm(account.name_norm)
-        if clash is not None and clash.id != account.id:
-            raise Conflict(f"Account {clash.ref} already has the name '{clash.name}'", field="name")
     account.updated_at = uow.now()
     uow.flush()
     audit(uow, ctx, "account", account.id, "update", before, snapshot(account, ACCOUNT_FIELDS))

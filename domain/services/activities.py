@@ -62,7 +62,9 @@ def log_activity(data: ActivityCreate | dict, *, actor: Actor, uow) -> ActivityV
             raise NotFound(f"Contact {cmd.contact_id} does not exist", field="contact_id")
         if account_id is not None and contact.account_id != account_id:
             raise ValidationFailed(f"Contact {cmd.contact_id} is not at account {account_id}", field="contact_id")
-        account_id = account_id or contact.account_id
+        if account_id is None:
+            visible_account(uow, ctx, contact.account_id)
+            account_id = contact.account_id
     if cmd.lead_id is not None:
         lead = uow.leads.get(cmd.lead_id)
         if lead is None:

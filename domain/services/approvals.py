@@ -156,11 +156,17 @@ def open_request(uow, ctx: Ctx, *, kind: str, subject_type: str, subject_id: int
     )
     subject = SUBJECTS[subject_type](uow, subject_id)
     managers, users = uow.users.managers(), uow.users.all()
-    for step in request.steps:
-        if not any(_eligible(uow, request, step, u, subject, managers) is None for u in users):
+    candidates = [{u.id for u in users if _eligible(uow, request, step, u, subject, managers) is None}
+                  for step in request.steps]
+    for step, who in zip(request.steps, candidates):
+        if not who:
             raise ValidationFailed(
                 f"Nobody can decide step {step.seq} of {kind} for {subject.ref}: it needs a {step.role} "
                 f"({step.scope}) other than the requester and the deal owner", field="approvers")
+    if not _distinct_deciders(candidates):
+        raise ValidationFailed(
+            f"{kind} for {subject.ref} needs a different person at each of its {len(candidates)} steps, "
+            f"and the eligible approvers cannot cover them all", field="approvers")
     uow.approvals.add(request)
     uow.flush()
     audit(uow, ctx, "approval", request.id, "request", None,
@@ -168,6 +174,13 @@ def open_request(uow, ctx: Ctx, *, kind: str, subject_type: str, subject_id: int
     emit(uow, ApprovalRequested(approval_id=request.id, kind=kind, subject_type=subject_type,
                                 subject_id=subject_id, requested_by=ctx.user.id))
     return request
+
+
+def _distinct_deciders(candidates: list[set[int]]) -> bool:
+    """True when each step can get its own decider (four eyes per step). Steps are few."""
+    def assign(i: int, used: frozenset[int]) -> bool:
+        return i == len(candidates) or any(assign(i + 1, used | {u}) for u in candidates[i] - used)
+    return assign(0, frozenset())
 
 
 def request_gate(opp_id: int, kind: str, *, actor: Actor, uow, note: str | None = None,

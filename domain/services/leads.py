@@ -8,7 +8,7 @@ from pydantic import Field
 
 from domain.actor import Actor
 from domain.assignment import pick_owner
-from domain.errors import NotFound, PermissionDenied, ValidationFailed
+from domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from domain.model.events import LeadAssigned, LeadConverted, LeadCreated, LeadStatusChanged
 from domain.model.leads import Lead
 from domain.model.vocab import Authority, LeadSource, LeadStatus, Role, Timeline
@@ -178,6 +178,11 @@ def create_lead(data: LeadCreate | dict, *, actor: Actor, uow) -> LeadView:
                                      identity_norm(cmd.company, cmd.contact_name))
     if found:
         existing, why = found
+        if not ctx.scope.sees_lead(existing.owner_id):
+            owner = uow.users.get(existing.owner_id) if existing.owner_id else None
+            raise Conflict(f"{existing.ref} already exists ({why}), owned by "
+                           f"{owner.display_name() if owner else 'nobody yet'}; ask them or your manager to share it",
+                           details={"lead_id": existing.id})
         return to_view(uow, existing, created=False,
                        message=f"{existing.ref} already exists ({why}); returned it instead of creating a duplicate")
     now = uow.now()
@@ -213,10 +218,18 @@ def update_lead(lead_id: int, data: LeadUpdate | dict, *, actor: Actor, uow) -> 
     if not changes:
         raise ValidationFailed("Nothing to update: give at least one field",
                                allowed=list(LeadUpdate.model_fields))
-    before = snapshot(lead, LEAD_FIELDS)
     for k, v in changes.items():
         if v is None and k in ("company", "contact_name", "region", "currency", "timeline", "authority"):
             raise ValidationFailed(f"{k} cannot be cleared", field=k)
+    merged = {f: changes.get(f, getattr(lead, f)) for f in ("email", "phone", "company", "contact_name")}
+    clash = uow.leads.find_duplicate(email_norm(merged["email"]), phone_norm(merged["phone"]),
+                                     identity_norm(merged["company"], merged["contact_name"]), exclude_id=lead.id)
+    if clash:
+        other, why = clash
+        raise Conflict(f"{other.ref} already has these details ({why}); update that lead instead",
+                       field="email" if why == "same email" else None, details={"lead_id": other.id})
+    before = snapshot(lead, LEAD_FIELDS)
+    for k, v in changes.items():
         setattr(lead, k, v.value if hasattr(v, "value") else v)
     lead.updated_at = uow.now()
     _renormalise(lead)

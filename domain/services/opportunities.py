@@ -271,6 +271,8 @@ def add_member(opp_id: int, user_id: int, role: str, *, actor: Actor, uow) -> Op
         raise ValidationFailed(f"Unknown member role '{role}'", field="role", allowed=extra)
     opp = visible_opportunity(uow, ctx, opp_id)
     require_manager_of(ctx, opp, "change its team")
+    if not opp.is_open:
+        raise ValidationFailed(f"{opp.ref} is {opp.stage}; closed deals keep their team", field="stage")
     user = uow.users.get(user_id) if isinstance(user_id, int) else None
     if user is None or not user.active:
         raise NotFound(f"User {user_id} does not exist or is inactive", field="user_id")
@@ -296,6 +298,9 @@ def _record_note(opp_id: int, text: str, *, actor: Actor, uow, use_case: UseCase
         raise ValidationFailed(f"{opp.ref} is {opp.stage}; it is closed", field="stage")
     before = snapshot(opp, OPP_FIELDS)
     setattr(opp, field, text)
+    if field == "delivery_plan" and opp.deliverability_signed_at is not None:
+        # A new plan voids the FR's sign-off: nothing undeliverable may reach the contract.
+        opp.deliverability_signed_by = opp.deliverability_signed_at = None
     opp.updated_at = uow.now()
     uow.flush()
     audit(uow, ctx, "opportunity", opp.id, f"record_{field}", before, snapshot(opp, OPP_FIELDS))

@@ -1060,7 +1060,7 @@ def bench_database(db: Database, sizes: Sizes, args, run: Run) -> None:
     h = Harness(db)
     print(f"[bench] {db.kind}: migrated + org built in {time.perf_counter() - t:.2f}s", flush=True)
     try:
-        wanted = set(args.scenarios)
+        wanted = set() if args.skip_bench else set(args.scenarios)
         steps: list[tuple[str, Callable[[], Result]]] = []
         if "lead_create" in wanted:
             steps.append(("lead_create", lambda: run_lead_create(h, sizes.leads, args.warmup)))
@@ -1122,6 +1122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=["sqlite", "postgresql"], help="run one database only")
     p.add_argument("--scenario", dest="scenarios", action="append", choices=SCENARIOS,
                    help="run only these scenarios (repeatable); default all")
+    p.add_argument("--skip-bench", action="store_true", help="no throughput table (with --profile/--what-if)")
     p.add_argument("--warmup", type=int, default=20, help="warm-up ops before each scenario (default 20)")
     p.add_argument("--threads", type=int, default=2, help="worker threads for the threaded variant (default 2)")
     p.add_argument("--pg-url", default=os.environ.get("LTC_TEST_PG_URL") or DEFAULT_PG_URL,

@@ -104,7 +104,9 @@ def test_each_mutation_writes_one_audit_row_with_actor_channel_and_change_only_d
                          actor=Actor(org["manager"], "slack", True, "r-decide"))
     assert [(r.entity, r.entity_id, r.action) for r in rows] == [
         ("approval", req.id, "decide:approve"), ("opportunity", opp, "stage:initiated")]
-    assert rows[0].before == {"status": "pending"} and rows[0].after == {"status": "approved"}
+    # the decision itself (step, outcome) is part of the change; an empty comment is not
+    assert rows[0].before == {"status": "pending", "step": None, "outcome": None}
+    assert rows[0].after == {"status": "approved", "step": 1, "outcome": "approve"}
     assert rows[1].before == {"stage": "qualify", "probability": 10}
     assert rows[1].after == {"stage": "initiated", "probability": 20}
     change_id = db.rows(t.stage_history, t.stage_history.c.to_stage == "initiated")[0].id

@@ -400,10 +400,6 @@ def test_four_eyes_one_person_cannot_decide_two_steps(run, org, store, uow_facto
     assert view.status == "approved" and [d.decider_id for d in view.decisions] == [boss.id, org["director"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: open_request checks each step has *an* eligible decider, not that distinct people can decide all "
-    "steps; with one person as the only decider of two steps the request can never finish "
-    "(domain/services/approvals.py:159-163)"))
 def test_a_request_whose_steps_only_one_person_could_decide_is_refused_up_front(run, org, store, uow_factory):
     # A small branch: the head is both sales manager and director, with nobody above them.
     admin = org.actor("admin")

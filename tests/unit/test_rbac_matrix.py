@@ -327,8 +327,6 @@ def test_activities_cannot_target_a_deal_or_lead_out_of_sight(run, org, uow_fact
     assert store.count("activities") == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: log_activity checks no visibility of a contact's account when "
-                   "only lead_id + contact_id are given (domain/services/activities.py:59-65)")
 def test_an_activity_cannot_be_attached_to_a_contact_of_an_account_out_of_sight(run, org, uow_factory, store):
     west = new_deal(uow_factory, org, owner="rep_w", n=2, region="west")
     west_contact = next(c for c in store.rows("contacts")
@@ -343,8 +341,6 @@ def test_an_activity_cannot_be_attached_to_a_contact_of_an_account_out_of_sight(
     assert store.count("activities") == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: create_lead's duplicate check returns the full existing lead "
-                   "even when the caller may not see it (domain/services/leads.py:179-182)")
 def test_a_duplicate_of_a_lead_out_of_sight_does_not_reveal_it(run, org, store):
     hidden = run(leads.create_lead, {"source": "referral", "company": "Secret Deal Co", "contact_name": "Ma Lin",
                                      "email": "ma.lin@secret.example", "region": "west", "need": "Confidential",
