@@ -5,13 +5,42 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from domain.db import repositories as r
 from domain.db.orm import start_mappers
 from domain.errors import Conflict
+
+
+# What a person should read when a database rule stops a change (constraint name → message).
+FRIENDLY = {
+    "uq_leads_email_norm": "A lead with this email already exists",
+    "uq_leads_phone_norm": "A lead with this phone number already exists",
+    "uq_leads_identity_norm": "A lead for this company and contact already exists",
+    "uq_accounts_name_norm": "An account with this name already exists",
+    "uq_users_email": "A user with this email already exists",
+    "uq_approval_requests_one_pending": "A request of this kind is already waiting for a decision",
+    "uq_approval_decisions_request_id_step_seq": "This step has already been decided",
+    "uq_opportunity_members_triangle_seat": "That iron-triangle seat is already taken",
+}
+RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure (PostgreSQL)
+
+
+def as_conflict(exc: Exception) -> Conflict | None:
+    """The domain's view of a database failure, or None when it is not one we translate."""
+    if isinstance(exc, StaleDataError):
+        return Conflict("Someone else changed this record at the same time; load it again and retry")
+    if isinstance(exc, IntegrityError):
+        text = str(exc.orig)
+        for name, message in FRIENDLY.items():
+            if name in text:
+                return Conflict(message, details={"constraint": name})
+        return Conflict(f"The change breaks a database rule: {exc.orig}")
+    if isinstance(exc, OperationalError) and getattr(exc.orig, "sqlstate", None) in RETRYABLE:
+        return Conflict("The database was busy with a competing change; please try again")
+    return None
 
 
 def utcnow() -> datetime:
@@ -59,21 +88,20 @@ class SqlAlchemyUnitOfWork:
             self.session = None
         # An autoflush inside a query can hit a constraint anywhere in a use case; callers
         # still only ever see the domain's Conflict.
-        if isinstance(exc, IntegrityError):
-            raise Conflict(f"The change breaks a database rule: {exc.orig}") from exc
-        if isinstance(exc, StaleDataError):
-            raise Conflict("Someone else changed this record at the same time; load it again and retry") from exc
+        conflict = as_conflict(exc) if exc is not None else None
+        if conflict is not None:
+            raise conflict from exc
 
     def commit(self) -> None:
         assert self.session is not None, "commit outside `with uow:`"
         try:
             self.session.commit()
-        except StaleDataError as e:
+        except (StaleDataError, IntegrityError, OperationalError) as e:
             self.session.rollback()
-            raise Conflict("Someone else changed this record at the same time; load it again and retry") from e
-        except IntegrityError as e:
-            self.session.rollback()
-            raise Conflict(f"The change breaks a database rule: {e.orig}") from e
+            conflict = as_conflict(e)
+            if conflict is None:
+                raise
+            raise conflict from e
         for hook in list(self.after_commit):
             hook()
 
@@ -86,9 +114,9 @@ class SqlAlchemyUnitOfWork:
         assert self.session is not None
         try:
             self.session.flush()
-        except IntegrityError as e:
+        except (StaleDataError, IntegrityError) as e:
             self.session.rollback()
-            raise Conflict(f"The change breaks a database rule: {e.orig}") from e
+            raise as_conflict(e) from e
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

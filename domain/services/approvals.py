@@ -67,6 +67,20 @@ class ApprovalView(View):
     message: str = ""
 
 
+def _lock_opportunity(uow, subject_id: int) -> None:
+    uow.opportunities.get_for_update(subject_id)
+
+
+# Row locks are always taken subject first, then request, so deciding and closing never deadlock.
+SUBJECT_LOCKS: dict[str, Callable] = {"opportunity": _lock_opportunity}
+
+
+def lock_request(uow, approval_id: int) -> ApprovalRequest:
+    request = get_or_404(uow.approvals, approval_id, "Approval request", _ref(approval_id))
+    SUBJECT_LOCKS[request.subject_type](uow, request.subject_id)
+    return uow.approvals.get_for_update(request.id)
+
+
 @dataclass(frozen=True)
 class Subject:
     """What an approval is about, reduced to what the engine needs to route and guard it."""
@@ -223,8 +237,7 @@ def decide_approval(approval_id: int, outcome: str, *, actor: Actor, uow,
     comment = (comment or "").strip() or None
     if outcome == Outcome.REJECT.value and not comment:
         raise ValidationFailed("A rejection needs a comment saying why", field="comment")
-    request = get_or_404(uow.approvals, approval_id, "Approval request", _ref(approval_id))
-    request = uow.approvals.get_for_update(request.id)  # serialise racing decisions on PostgreSQL
+    request = lock_request(uow, approval_id)  # serialise racing decisions on PostgreSQL
     recorded = _recorded_for(request, ctx.user.id)
     if recorded is not None:
         return to_view(uow, request, message=recorded)
@@ -303,7 +316,7 @@ for _kind in GATE_KINDS:
 
 def cancel_approval(approval_id: int, *, actor: Actor, uow, reason: str | None = None) -> ApprovalView:
     ctx = begin(uow, actor, UseCase.CANCEL_APPROVAL)
-    request = get_or_404(uow.approvals, approval_id, "Approval request", _ref(approval_id))
+    request = lock_request(uow, approval_id)
     subject = SUBJECTS[request.subject_type](uow, request.subject_id)
     if ctx.user.id != request.requested_by and not (
         ctx.user.roles & {Role.ADMIN, Role.SALES_OPS} or (ctx.scope.is_manager and subject.owner_id in ctx.scope.subtree)
@@ -321,8 +334,12 @@ def cancel_approval(approval_id: int, *, actor: Actor, uow, reason: str | None =
 def expire_approvals(*, actor: Actor, uow) -> int:
     """Close requests that waited past their expiry (run by the scheduler as the system user)."""
     ctx = begin(uow, actor, UseCase.MANAGE_USERS)
-    expired = uow.approvals.expired(uow.now())
-    for request in expired:
+    expired = []
+    for candidate in uow.approvals.expired(uow.now()):
+        request = lock_request(uow, candidate.id)
+        if not request.is_pending:
+            continue  # decided or cancelled while we were looking
+        expired.append(request)
         request.expire(uow.now())
         audit(uow, ctx, "approval", request.id, "expire", {"status": "pending"}, {"status": request.status})
         emit(uow, ApprovalClosed(approval_id=request.id, status=request.status))

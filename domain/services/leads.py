@@ -164,8 +164,10 @@ def _check_owner(uow, owner_id: int) -> None:
         raise ValidationFailed(f"{owner.display_name()} cannot own leads (needs a sales role)", field="owner_id")
 
 
-def _visible_lead(uow, ctx: Ctx, lead_id: int) -> Lead:
+def _visible_lead(uow, ctx: Ctx, lead_id: int, *, for_update: bool = False) -> Lead:
     lead = get_or_404(uow.leads, lead_id, "Lead", f"LEAD-{lead_id:05d}" if isinstance(lead_id, int) else lead_id)
+    if for_update:
+        lead = uow.leads.get_for_update(lead.id)
     if not ctx.scope.sees_lead(lead.owner_id):
         raise PermissionDenied(f"{lead.ref} belongs to someone outside your team; you cannot see or change it")
     return lead
@@ -270,7 +272,7 @@ def change_lead_status(lead_id: int, status: str, *, reason: str | None = None,
     if target is LeadStatus.CONVERTED:
         raise ValidationFailed("Use convert_lead to convert a lead: it creates the account and opportunity",
                                field="status")
-    lead = _visible_lead(uow, ctx, lead_id)
+    lead = _visible_lead(uow, ctx, lead_id, for_update=True)
     before = snapshot(lead, LEAD_FIELDS)
     lead.move_to(target, reason=reason)
     lead.updated_at = uow.now()
@@ -292,7 +294,7 @@ def convert_lead(lead_id: int, data: LeadConvert | dict | None = None, *, actor:
     """Qualified lead → account (created or linked) + contact + opportunity, all or nothing."""
     ctx = begin(uow, actor, UseCase.CONVERT_LEAD)
     cmd = parse(LeadConvert, data or {})
-    lead = _visible_lead(uow, ctx, lead_id)
+    lead = _visible_lead(uow, ctx, lead_id, for_update=True)
     if lead.status != LeadStatus.QUALIFIED.value:
         lead.move_to(LeadStatus.CONVERTED)  # raises InvalidTransition naming the allowed next statuses
     owner_id = lead.owner_id or ctx.user.id

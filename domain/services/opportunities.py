@@ -392,7 +392,10 @@ def close_opportunity(opp_id: int, outcome: str, reason: str, *, actor: Actor, u
     opp = visible_opportunity(uow, ctx, opp_id, for_update=True)
     require_manager_of(ctx, opp, "close it")
     apply_stage(uow, ctx, opp, Stage(outcome), reason=reason)
-    for pending in [a for a in uow.approvals.for_subject("opportunity", opp.id) if a.is_pending]:
+    for candidate in uow.approvals.for_subject("opportunity", opp.id):
+        pending = uow.approvals.get_for_update(candidate.id)  # deal is locked first, as in decide
+        if not pending.is_pending:
+            continue
         pending.cancel(uow.now())  # a closed deal has nothing left to decide
         audit(uow, ctx, "approval", pending.id, "cancel", {"status": "pending"}, {"status": pending.status})
         emit(uow, ApprovalClosed(approval_id=pending.id, status=pending.status))

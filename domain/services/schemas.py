@@ -38,7 +38,11 @@ def _currency(v: str) -> str:
 Email = Annotated[str | None, AfterValidator(_email)]
 Phone = Annotated[str | None, AfterValidator(_phone)]
 Currency = Annotated[str, AfterValidator(_currency)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+def _cents(v: Decimal) -> Decimal:
+    return v.quantize(Decimal("0.01"))
+
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2), AfterValidator(_cents)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=4000)]
 

@@ -368,6 +368,8 @@ class PhaseTimer:
         self.calls: Counter[str] = Counter()
         self.edge: defaultdict[tuple[str, str], float] = defaultdict(float)
         self.edge_calls: Counter[tuple[str, str]] = Counter()
+        self.root: defaultdict[tuple[str, str], float] = defaultdict(float)  # (use case at the root, label)
+        self.root_calls: Counter[tuple[str, str]] = Counter()
         self.stack: list[str] = []
         self.active = False
         self._undo: list[Callable[[], None]] = []
@@ -380,6 +382,7 @@ class PhaseTimer:
             if not timer.active:
                 return fn(*a, **k)
             parent = next((x for x in reversed(timer.stack) if x != label), "<op>")
+            root = timer.stack[0] if timer.stack else label
             outer = label not in timer.stack
             timer.stack.append(label)
             s = time.perf_counter()
@@ -393,6 +396,8 @@ class PhaseTimer:
                     timer.calls[label] += 1
                     timer.edge[(parent, label)] += d
                     timer.edge_calls[(parent, label)] += 1
+                    timer.root[(root, label)] += d
+                    timer.root_calls[(root, label)] += 1
 
         timed.__bench_wrapped__ = fn  # type: ignore[attr-defined]
         return timed
@@ -559,6 +564,12 @@ def _timed_ops(h: Harness, name: str, n: int, on: Callable[[], None], off: Calla
     return out
 
 
+PER_USE_CASE = {"base.begin", "base.audit", "base.emit", "base.parse", "uow.users.all", "uow.users.managers",
+                "uow.users.get", "selectin eager load", "Session.flush", "UnitOfWork.commit", "approvals.to_view",
+                "opportunities.to_view", "leads.to_view", "approvals.eligible_approvers", "uow.approvals.get",
+                "uow.approvals.get_for_update", "uow.opportunities.get", "uow.opportunities.get_for_update",
+                "uow.policies.gates", "uow.leads.find_duplicate", "uow.outbox.add", "uow.audit.add",
+                "approvals.open_request", "approvals._pass_gate", "pool checkout (incl. pre-ping)"}
 REPEATED = ["uow.users.all", "uow.users.managers", "uow.users.get", "selectin eager load", "Session.flush",
             "uow.outbox.add", "uow.audit.add", "uow.policies.gates", "uow.policies.stage_probabilities",
             "uow.approvals.get", "uow.approvals.get_for_update", "approvals.SUBJECTS[opportunity]"]
@@ -606,6 +617,17 @@ def profile_scenarios(h: Harness, n_leads: int, n_cycles: int, out_dir: Path, to
             print(f"  {callee:<40} {tot / op_s * 100:5.1f}% {timer.calls[callee] / n:6.1f}/{unit}  <- "
                   + ", ".join(f"{p} {timer.edge_calls[(p, callee)] / n:.1f}× {s / op_s * 100:.1f}%"
                               for p, s in edges[:6]))
+        print("\n  per use case: where each call's time goes (inclusive, share of that use case):")
+        roots = sorted({r for r, lbl in timer.root if r == lbl}, key=lambda r: -timer.root[(r, r)])
+        for r in roots:
+            tot, calls = timer.root[(r, r)], timer.root_calls[(r, r)]
+            if tot / op_s < 0.01 or not calls:
+                continue
+            parts = sorted(((lbl, v) for (rr, lbl), v in timer.root.items() if rr == r and lbl != r
+                            and lbl in PER_USE_CASE), key=lambda kv: -kv[1])
+            print(f"  {r} ({calls / n:.0f}×/{unit}, {tot / calls * 1000:.2f} ms/call, {tot / op_s * 100:.1f}% of {unit}):")
+            print("      " + ", ".join(f"{lbl} {v / tot * 100:.0f}% ({timer.root_calls[(r, lbl)] / calls:.1f}×)"
+                                     for lbl, v in parts[:9]))
         print(f"\n  SQL statement mix ({h.db.kind}, time inside cursor.execute only):")
         print(f"  {'statement shape':<72} {'per ' + unit:>9} {'ms/' + unit:>8} {'% of ' + unit:>8}")
         for shape, c in sorted(stm.count.items(), key=lambda kv: (-stm.secs.get(kv[0], 0.0), -kv[1])):
@@ -842,14 +864,17 @@ def _whatif_dedup_one_query(h: Harness):
     from domain.db import tables as t
     from domain.model.leads import Lead
 
-    def find_duplicate(self, email_norm, phone_norm, identity_norm):
+    def find_duplicate(self, email_norm, phone_norm, identity_norm, *, exclude_id=None):
         checks = [(c, v, why) for c, v, why in ((t.leads.c.email_norm, email_norm, "same email"),
                                                 (t.leads.c.phone_norm, phone_norm, "same phone"),
                                                 (t.leads.c.identity_norm, identity_norm, "same company and contact"))
                   if v]
         if not checks:
             return None
-        found = list(self.session.scalars(select(Lead).where(or_(*(c == v for c, v, _ in checks)))))
+        q = select(Lead).where(or_(*(c == v for c, v, _ in checks)))
+        if exclude_id is not None:
+            q = q.where(t.leads.c.id != exclude_id)
+        found = list(self.session.scalars(q))
         for column, value, why in checks:
             for lead in found:
                 if getattr(lead, column.key) == value:

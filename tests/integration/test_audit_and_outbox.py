@@ -287,10 +287,6 @@ def test_outbox_worker_kick_after_commit_delivers_within_a_second(db, uow_factor
     assert all(r.dispatched_at is not None for r in db.rows(t.outbox))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: domain/services/base.py diff() compares jsonable() strings, and Money inputs are not "
-    "quantized (domain/services/schemas.py Money): the stored budget reads back as Decimal('250000.00') "
-    "but the re-sent Decimal('250000') renders as '250000', so an unchanged amount is audited as a change"))
 def test_audit_diff_ignores_an_amount_restated_in_another_notation(db, uow_factory, org):
     with uow_factory() as uow:
         lead = leads.create_lead(LEAD, actor=org.actor("rep"), uow=uow)

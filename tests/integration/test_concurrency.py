@@ -18,14 +18,14 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.exc import OperationalError
 
 from domain.db import repositories
 from domain.db import tables as t
-from domain.errors import Conflict
+from domain.errors import Conflict, InvalidTransition
+from domain.model.approvals import ApprovalRequest
 from domain.outbox import dispatch_pending
-from domain.services import approvals, leads
+from domain.services import accounts, approvals, leads
 from domain.services import opportunities as opp_svc
 from domain.services.approvals import ApprovalView
 from tests import builders
@@ -165,17 +165,9 @@ def test_racing_gate_requests_open_one_request(db, uow_factory, org):
 LEAD = {"source": "website", "company": "Race Conditions GmbH", "contact_name": "Rita Racer",
         "email": "Rita@Race.Example", "region": "east", "need": "Anything, fast"}
 
-DUPLICATE_LEAD_BUG = (
-    "BUG: concurrent create_lead with one email on PostgreSQL: every racer's find_duplicate sees "
-    "nothing, the losers' INSERT then hits uq_leads_email_norm inside SqlRepository.add "
-    "(domain/db/repositories.py), whose own session.flush() lets sqlalchemy.exc.IntegrityError "
-    "escape instead of returning the existing lead or a domain Conflict"
-)
-
-
-def test_racing_create_lead_with_one_email_creates_one_lead(db, dialect, uow_factory, org, monkeypatch, request):
-    if dialect == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, raises=IntegrityError, reason=DUPLICATE_LEAD_BUG))
+def test_racing_create_lead_with_one_email_creates_one_lead(db, dialect, uow_factory, org, monkeypatch):
+    """Regression: on PostgreSQL the losers' INSERT hits uq_leads_email_norm inside
+    SqlRepository.add's own flush; that IntegrityError must reach callers as a domain Conflict."""
     racers = 6
     real_find = repositories.LeadRepository.find_duplicate
     for attempt in range(3):
@@ -269,17 +261,9 @@ def test_stale_opportunity_write_is_rejected_at_commit_with_conflict(db, uow_fac
     assert (row.amount, row.next_step) == (Decimal("600000.00"), None)
 
 
-STALE_FLUSH_BUG = (
-    "BUG: SqlAlchemyUnitOfWork.flush (domain/db/uow.py) translates only IntegrityError; the "
-    "StaleDataError of a versioned UPDATE that lost the race escapes update_opportunity (which "
-    "calls uow.flush() before commit) instead of becoming a domain Conflict"
-)
-
-
-def test_second_of_two_concurrent_opportunity_updates_gets_conflict(db, dialect, uow_factory, org, monkeypatch,
-                                                                     request):
-    if dialect == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, raises=StaleDataError, reason=STALE_FLUSH_BUG))
+def test_second_of_two_concurrent_opportunity_updates_gets_conflict(db, dialect, uow_factory, org, monkeypatch):
+    """Regression: the loser's versioned UPDATE raises StaleDataError inside update_opportunity's
+    uow.flush(); callers must see a domain Conflict, not the SQLAlchemy error."""
     opp_id = builders.make_deal(uow_factory, org)
     version = db.rows(t.opportunities, t.opportunities.c.id == opp_id)[0].version
     real_check = opp_svc.require_manager_of
@@ -315,3 +299,133 @@ def test_second_of_two_concurrent_opportunity_updates_gets_conflict(db, dialect,
         assert (row.amount, row.next_step) == (Decimal("610000.00"), "Call the CFO")
     updates = db.rows(t.audit_log, t.audit_log.c.entity == "opportunity", t.audit_log.c.action == "update")
     assert len(updates) == row.version - version
+
+
+# ------------------------------------------------------------------------------ lost updates between use cases
+
+def test_racing_conversions_of_one_lead_create_one_opportunity(db, dialect, uow_factory, org, monkeypatch, request):
+    """A double click on "convert" for a lead whose customer already exists as an account."""
+    rep = org.actor("rep")
+    with uow_factory() as uow:
+        accounts.create_account({"name": "Twin Turbines", "region": "east"}, actor=rep, uow=uow)
+        lead = leads.create_lead({**LEAD, "company": "Twin Turbines", "email": "tina@twin.example",
+                                  "contact_name": "Tina Twin"}, actor=rep, uow=uow)
+        leads.qualify_lead(lead.id, actor=rep, uow=uow)
+        uow.commit()
+    if dialect == "postgresql":  # both clicks reach the lead's read at the same moment
+        meet, real_visible = rendezvous(2), leads._visible_lead
+
+        def visible(uow, ctx, lead_id, **kwargs):
+            meet()
+            return real_visible(uow, ctx, lead_id, **kwargs)
+
+        monkeypatch.setattr(leads, "_visible_lead", visible)
+
+    def convert(i: int):
+        with uow_factory() as uow:
+            view = leads.convert_lead(lead.id, actor=org.actor("rep", "slack"), uow=uow)
+            uow.commit()
+        return view
+
+    results = race(2, convert)
+    monkeypatch.undo()
+    unexpected(results, Conflict, InvalidTransition)
+    opps = db.rows(t.opportunities, t.opportunities.c.lead_id == lead.id)
+    assert len(opps) == 1, f"{len(opps)} opportunities for one lead"
+    assert len(db.rows(t.contacts)) == 1
+    assert db.rows(t.leads, t.leads.c.id == lead.id)[0].opportunity_id == opps[0].id
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+
+
+
+
+def test_cancel_racing_a_decision_leaves_a_consistent_outcome(db, dialect, uow_factory, org, monkeypatch, request):
+    opp = builders.make_deal(uow_factory, org)
+    with uow_factory() as uow:
+        req = approvals.request_gate(opp, "ATI", actor=org.actor("rep"), uow=uow).id
+        uow.commit()
+    cancel_has_read, decided = threading.Event(), threading.Event()
+    real_cancel = ApprovalRequest.cancel
+
+    def cancel(self, at):
+        cancel_has_read.set()  # the canceller has seen 'pending' and is about to write
+        # PostgreSQL: wait for the decision to commit. SQLite: the decider cannot even start
+        # while we hold the write lock, so give up waiting quickly.
+        decided.wait(10 if dialect == "postgresql" else 0.5)
+        return real_cancel(self, at)
+
+    monkeypatch.setattr(ApprovalRequest, "cancel", cancel)
+
+    def work(i: int):
+        if i == 0:
+            with uow_factory() as uow:
+                view = approvals.cancel_approval(req, actor=org.actor("rep"), uow=uow, reason="changed my mind")
+                uow.commit()
+            return view
+        cancel_has_read.wait(10)
+        try:
+            with uow_factory() as uow:
+                view = approvals.decide_approval(req, "approve", actor=org.actor("manager"), uow=uow)
+                uow.commit()
+            return view
+        finally:
+            decided.set()
+
+    results = race(2, work)
+    monkeypatch.undo()
+    unexpected(results, Conflict, InvalidTransition)
+    status = db.rows(t.approval_requests, t.approval_requests.c.id == req)[0].status
+    stage = db.rows(t.opportunities, t.opportunities.c.id == opp)[0].stage
+    decisions = db.rows(t.approval_decisions, t.approval_decisions.c.request_id == req)
+    topics = [r.topic for r in db.rows(t.outbox)]
+    assert (status, stage, len(decisions)) in (("approved", "initiated", 1), ("cancelled", "qualify", 0))
+    assert ("GatePassed" in topics) == (status == "approved")
+    assert ("ApprovalClosed" in topics) == (status == "cancelled")
+
+
+
+
+def test_closing_a_deal_while_its_gate_is_decided_never_crashes(db, dialect, uow_factory, org, monkeypatch,
+                                                                  request):
+    opp = builders.make_deal(uow_factory, org)
+    with uow_factory() as uow:
+        req = approvals.request_gate(opp, "ATI", actor=org.actor("rep"), uow=uow).id
+        uow.commit()
+    # Each waits until the other holds its first lock (PostgreSQL). On SQLite the first one in
+    # holds the database lock, so the wait times out and the two run one after the other.
+    wait = 10 if dialect == "postgresql" else 0.5
+    request_locked, opp_locked = threading.Event(), threading.Event()
+    real_lock_request = repositories.ApprovalRepository.get_for_update
+    real_visible = opp_svc.visible_opportunity
+
+    def lock_request(self, id_):
+        found = real_lock_request(self, id_)
+        request_locked.set()
+        opp_locked.wait(wait)
+        return found
+
+    def visible(uow, ctx, opp_id, *, for_update=False):
+        found = real_visible(uow, ctx, opp_id, for_update=for_update)
+        if for_update:
+            opp_locked.set()
+            request_locked.wait(wait)
+        return found
+
+    monkeypatch.setattr(repositories.ApprovalRepository, "get_for_update", lock_request)
+    monkeypatch.setattr(opp_svc, "visible_opportunity", visible)
+
+    def work(i: int):
+        with uow_factory() as uow:
+            if i == 0:
+                view = approvals.decide_approval(req, "approve", actor=org.actor("manager"), uow=uow)
+            else:
+                view = opp_svc.close_opportunity(opp, "lost", "Customer went silent", actor=org.actor("rep"), uow=uow)
+            uow.commit()
+        return view
+
+    results = race(2, work)
+    monkeypatch.undo()
+    unexpected(results, Conflict, InvalidTransition)
+    status = db.rows(t.approval_requests, t.approval_requests.c.id == req)[0].status
+    stage = db.rows(t.opportunities, t.opportunities.c.id == opp)[0].stage
+    assert (status, stage) in (("approved", "lost"), ("approved", "initiated"), ("cancelled", "lost"))

@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from domain.services import approvals
 from tests import builders
 
-from .test_migrations import PG_MISSING_FKS_BUG
 
 NOW = datetime(2026, 1, 5, 9, 30)
 
@@ -192,8 +191,6 @@ def test_db_rejects_duplicate_outbox_key(engine, deal, db):
 
 
 def test_db_rejects_team_manager_that_is_not_a_user(engine, org, request, dialect):
-    if dialect == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PG_MISSING_FKS_BUG))
     rejects(engine, "UPDATE teams SET manager_id = 999999 WHERE id = :id",
             {"postgresql": "fk_teams_manager_id_users", "sqlite": "FOREIGN KEY constraint failed"},
             id=org["team_east"])
@@ -202,8 +199,6 @@ def test_db_rejects_team_manager_that_is_not_a_user(engine, org, request, dialec
 def test_db_rejects_lead_pointing_at_missing_opportunity(engine, deal, db, request, dialect):
     from domain.db import tables as t
 
-    if dialect == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PG_MISSING_FKS_BUG))
     lead = db.rows(t.leads)[0]
     rejects(engine, "UPDATE leads SET opportunity_id = 999999 WHERE id = :id",
             {"postgresql": "fk_leads_opportunity_id_opportunities", "sqlite": "FOREIGN KEY constraint failed"},

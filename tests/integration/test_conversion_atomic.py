@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 
 from domain.actor import Actor
 from domain.db import repositories
@@ -129,17 +128,10 @@ def test_constraint_violation_at_commit_of_conversion_becomes_conflict_and_rolls
     _retry_succeeds(db, uow_factory, org, qualified_lead)
 
 
-AUTOFLUSH_BUG = (
-    "BUG: only the explicit uow.flush()/uow.commit() (domain/db/uow.py) translate IntegrityError "
-    "into Conflict; a violation flushed implicitly - by a query's autoflush (here the "
-    "uow.activities.for_subject() query convert_lead runs right after new_opportunity) or by "
-    "SqlRepository.add's own session.flush() - escapes as sqlalchemy.exc.IntegrityError"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=IntegrityError, reason=AUTOFLUSH_BUG)
 def test_constraint_violation_midway_through_conversion_becomes_conflict(
         db, uow_factory, org, qualified_lead, monkeypatch):
+    """Regression: this violation is flushed by a query's autoflush (convert_lead's activity
+    lookup right after new_opportunity), not by uow.flush(); it must still become a Conflict."""
     real = opp_svc.new_opportunity
 
     def corrupting(uow, ctx, **kw):
@@ -158,13 +150,10 @@ def test_constraint_violation_midway_through_conversion_becomes_conflict(
         _assert_nothing_converted(db, qualified_lead, counts, "bad-convert")  # rolled back either way
 
 
-@pytest.mark.xfail(strict=True, raises=IntegrityError, reason=(
-    "BUG: SqlRepository.add (domain/db/repositories.py) calls session.flush() itself, so an "
-    "IntegrityError raised by an INSERT escapes as sqlalchemy.exc.IntegrityError instead of the "
-    "domain Conflict that uow.flush()/uow.commit() would give (here: the account name_norm UNIQUE "
-    "when a concurrent conversion created the same account after our lookup)"))
 def test_account_created_concurrently_during_conversion_becomes_conflict(
         db, uow_factory, org, qualified_lead, monkeypatch):
+    """Regression: SqlRepository.add flushes by itself, so the account name_norm UNIQUE fires
+    there (a concurrent conversion created the account after our lookup); callers get Conflict."""
     with uow_factory() as uow:  # "the other conversion", committed after our lookup
         account_svc.create_account({"name": "Atomic Metals Ltd", "region": "east"}, actor=org.actor("rep2"),
                                    uow=uow)

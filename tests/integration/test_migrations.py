@@ -14,12 +14,6 @@ from domain.policy_defaults import GATES, STAGE_PROBABILITIES, SYSTEM_EMAIL, see
 
 MODEL_TABLES = set(t.metadata.tables)
 
-PG_MISSING_FKS_BUG = (
-    "BUG: migration 0001 passes use_alter=True ForeignKeyConstraints to op.create_table(); "
-    "CREATE TABLE leaves them out on PostgreSQL and nothing adds them afterwards, so "
-    "fk_teams_manager_id_users and fk_leads_opportunity_id_opportunities do not exist there "
-    "(SQLite renders them inline, so it has them)"
-)
 
 
 def _table_names(url: str) -> set[str]:
@@ -99,15 +93,11 @@ def test_upgrade_downgrade_upgrade_round_trip(empty_db_url):
 
 
 def test_migrated_schema_matches_models(db_url, request):
-    if db_url.startswith("postgresql"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PG_MISSING_FKS_BUG))
     assert _schema_diffs(db_url) == []
 
 
 def test_migrated_foreign_keys_match_models(db_url, request):
     """Names of every FK, table by table (the precise form of the diff above)."""
-    if db_url.startswith("postgresql"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PG_MISSING_FKS_BUG))
     eng = make_engine(db_url)
     try:
         insp = inspect(eng)
