@@ -79,14 +79,16 @@ def build_org(uow_factory: Callable, *, prefix: str = "") -> Org:
 
 
 def make_deal(uow_factory: Callable, org: Org, *, n: int = 1, amount: str = "500000",
-              triangle: bool = True, prefix: str = "") -> int:
-    """A converted lead → opportunity in stage qualify, owned by `rep`, with need and budget."""
-    rep = org.actor("rep")
+              triangle: bool = True, prefix: str = "", owner: str = "rep", region: str = "east") -> int:
+    """A converted lead → opportunity in stage qualify, owned by `owner`, with need and budget."""
+    rep = org.actor(owner)
+    tag = prefix if owner == "rep" else f"{prefix}{owner} "  # distinct customers per owner
     with uow_factory() as uow:
         lead = leads.create_lead({
-            "source": "referral", "company": f"{prefix}Customer {n} Ltd", "contact_name": f"Contact {n}",
-            "email": f"{prefix}c{n}@customer{n}.example", "need": "A plant-wide MES upgrade in two waves",
-            "budget": amount, "region": "east", "timeline": "within_3_months", "authority": "decision_maker",
+            "source": "referral", "company": f"{tag}Customer {n} Ltd", "contact_name": f"{tag}Contact {n}",
+            "email": f"{prefix}c{n}@{owner}-customer{n}.example", "need": "A plant-wide MES upgrade in two waves",
+            "budget": amount, "region": region, "timeline": "within_3_months", "authority": "decision_maker",
+            "owner_id": org[owner],
         }, actor=rep, uow=uow)
         leads.qualify_lead(lead.id, actor=rep, uow=uow)
         conv = leads.convert_lead(lead.id, {"amount": amount}, actor=rep, uow=uow)

@@ -825,21 +825,29 @@ def _whatif_audit_no_flush(h: Harness):
 
 
 def _whatif_lock_once(h: Harness):
-    """decide_approval loads the request (SELECT + 2 selectin loads), then reloads it FOR UPDATE
-    with populate_existing (3 more). Fix: in decide_approval, load it once with get_for_update
-    (and never re-load a row this transaction has already locked)."""
+    """decide_approval first loads the request with its selectin collections just to learn its
+    subject, locks the deal, then reloads the request FOR UPDATE with populate_existing (the
+    collections again). Fix (approvals.lock_request): read only (subject_type, subject_id) by id
+    with one Core SELECT, lock the subject, then load the request once, FOR UPDATE.
+    On a domain without lock_request: load it once FOR UPDATE instead of get + get_for_update."""
+    from sqlalchemy import select
+
     from domain.db import repositories as r
+    from domain.db import tables as t
     from domain.services import approvals
 
-    orig_gfu = r.SqlRepository.get_for_update
     orig_404 = approvals.get_or_404
+    new_style = hasattr(approvals, "lock_request") and hasattr(approvals, "SUBJECT_LOCKS")
 
-    def get_for_update(self, id_):
-        locked = self.session.info.setdefault("locked", {})
-        key = (self.model, id_)
-        if key not in locked:
-            locked[key] = orig_gfu(self, id_)
-        return locked[key]
+    def lock_request(uow, approval_id):
+        row = None
+        if isinstance(approval_id, int) and approval_id > 0:
+            row = uow.session.execute(select(t.approval_requests.c.subject_type, t.approval_requests.c.subject_id)
+                                      .where(t.approval_requests.c.id == approval_id)).first()
+        if row is None:
+            return orig_404(uow.approvals, approval_id, "Approval request")  # raises NotFound
+        approvals.SUBJECT_LOCKS[row.subject_type](uow, row.subject_id)
+        return uow.approvals.get_for_update(approval_id)
 
     def get_or_404(repo, id_, label, ref=None):
         if isinstance(repo, r.ApprovalRepository) and isinstance(id_, int) and id_ > 0:
@@ -848,9 +856,20 @@ def _whatif_lock_once(h: Harness):
                 return obj
         return orig_404(repo, id_, label, ref)
 
+    orig_gfu = r.SqlRepository.get_for_update
+
+    def get_for_update(self, id_):  # never re-load a row this transaction already locked
+        locked = self.session.info.setdefault("locked", {})
+        if (self.model, id_) not in locked:
+            locked[(self.model, id_)] = orig_gfu(self, id_)
+        return locked[(self.model, id_)]
+
     def install(p: Patches) -> None:
-        p.set(r.SqlRepository, "get_for_update", get_for_update)
-        p.set(approvals, "get_or_404", get_or_404)
+        if new_style:
+            p.set(approvals, "lock_request", lock_request)
+        else:
+            p.set(approvals, "get_or_404", get_or_404)
+            p.set(r.SqlRepository, "get_for_update", get_for_update)
     return install
 
 

@@ -55,21 +55,7 @@ def run(uow_factory):
 def new_deal(uow_factory, org, *, owner: str = "rep", n: int = 1, triangle: bool = True,
              amount: str = "500000", region: str = "east") -> int:
     """A qualified lead of `owner` converted into a deal in stage qualify (need and budget set)."""
-    actor = org.actor(owner)
-    with uow_factory() as uow:
-        lead = leads.create_lead({
-            "source": "referral", "company": f"{owner} Customer {n} Ltd", "contact_name": f"Contact {owner} {n}",
-            "email": f"c{n}@{owner}-customer{n}.example", "need": "A plant-wide MES upgrade in two waves",
-            "budget": amount, "region": region, "timeline": "within_3_months", "authority": "decision_maker",
-            "owner_id": org[owner],
-        }, actor=actor, uow=uow)
-        leads.qualify_lead(lead.id, actor=actor, uow=uow)
-        conv = leads.convert_lead(lead.id, {"amount": amount}, actor=actor, uow=uow)
-        if triangle:
-            opportunities.assign_iron_triangle(conv.opportunity_id, sr_id=org["sr"], fr_id=org["fr"],
-                                               actor=actor, uow=uow)
-        uow.commit()
-    return conv.opportunity_id
+    return builders.make_deal(uow_factory, org, n=n, amount=amount, triangle=triangle, owner=owner, region=region)
 
 
 def drive_to(uow_factory, org, opp_id: int, stage: str, *, requester: str = "rep") -> None:
