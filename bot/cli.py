@@ -14,7 +14,6 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any

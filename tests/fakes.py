@@ -244,6 +244,10 @@ class FakeActivityRepository(FakeRepository):
 
 
 class FakeApprovalRepository(FakeRepository):
+    def subject_of(self, id_):
+        request = self.get(id_)
+        return (request.subject_type, request.subject_id) if request is not None else None
+
     table = "approvals"
 
     def pending_for(self, subject_type: str, subject_id: int, kind: str):
@@ -310,6 +314,9 @@ class FakeOutboxRepository(FakeRepository):
     def add(self, obj: OutboxMessage) -> OutboxMessage:
         existing = next((m for m in self.all() if m.key == obj.key), None)
         return existing if existing is not None else super().add(obj)
+
+    def write_pending(self) -> None:
+        """The fake writes on add; nothing is buffered."""
 
 
 class FakeUnitOfWork:

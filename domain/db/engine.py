@@ -15,7 +15,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping (a round trip per transaction); recycle instead so idle connections stay fresh.
+    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy import exists, false, func, or_, select
+from sqlalchemy import exists, false, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from domain.db import tables as t
@@ -51,14 +51,32 @@ class SqlRepository(Generic[T]):
 
 
 class UserRepository(SqlRepository[User]):
+    """People change rarely and are read on every call: one load per transaction is enough."""
+
     model = User
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self._all: list[User] | None = None
+        self._managers: dict[int, int | None] | None = None
+
+    def add(self, obj: User) -> User:
+        self._all = self._managers = None
+        return super().add(obj)
+
+    def all(self) -> list[User]:
+        if self._all is None:
+            self._all = super().all()
+        return self._all
 
     def by_email(self, email: str) -> User | None:
         return self.session.scalar(select(User).where(func.lower(t.users.c.email) == email.lower()))
 
     def managers(self) -> dict[int, int | None]:
-        rows = self.session.execute(select(t.users.c.id, t.users.c.manager_id))
-        return {uid: mid for uid, mid in rows}
+        if self._managers is None:
+            rows = self.session.execute(select(t.users.c.id, t.users.c.manager_id))
+            self._managers = {uid: mid for uid, mid in rows}
+        return self._managers
 
 
 class TeamRepository(SqlRepository[Team]):
@@ -84,18 +102,19 @@ class LeadRepository(SqlRepository[Lead]):
 
     def find_duplicate(self, email_norm: str | None, phone_norm: str | None, identity_norm: str, *,
                        exclude_id: int | None = None) -> tuple[Lead, str] | None:
-        for column, value, why in (
+        keys = [(column, value, why) for column, value, why in (
             (t.leads.c.email_norm, email_norm, "same email"),
             (t.leads.c.phone_norm, phone_norm, "same phone"),
             (t.leads.c.identity_norm, identity_norm, "same company and contact"),
-        ):
-            if value:
-                q = select(Lead).where(column == value)
-                if exclude_id is not None:
-                    q = q.where(t.leads.c.id != exclude_id)
-                lead = self.session.scalar(q)
-                if lead is not None:
-                    return lead, why
+        ) if value]
+        q = select(Lead).where(or_(*(column == value for column, value, _ in keys)))
+        if exclude_id is not None:
+            q = q.where(t.leads.c.id != exclude_id)
+        found = list(self.session.scalars(q.limit(3)))
+        for column, value, why in keys:  # report the strongest reason: email, then phone, then name
+            lead = next((x for x in found if getattr(x, column.name) == value), None)
+            if lead is not None:
+                return lead, why
         return None
 
     def open_counts(self, owner_ids: Iterable[int]) -> dict[int, int]:
@@ -202,6 +221,12 @@ class ActivityRepository(SqlRepository[Activity]):
 class ApprovalRepository(SqlRepository[ApprovalRequest]):
     model = ApprovalRequest
 
+    def subject_of(self, id_: int) -> tuple[str, int] | None:
+        """What a request is about, without loading it (to lock the subject first)."""
+        row = self.session.execute(select(t.approval_requests.c.subject_type, t.approval_requests.c.subject_id)
+                                   .where(t.approval_requests.c.id == id_)).first()
+        return (row[0], row[1]) if row else None
+
     def pending_for(self, subject_type: str, subject_id: int, kind: str) -> ApprovalRequest | None:
         return self.session.scalar(select(ApprovalRequest).where(
             t.approval_requests.c.subject_type == subject_type,
@@ -229,19 +254,28 @@ class ApprovalRepository(SqlRepository[ApprovalRequest]):
 
 
 class PolicyRepository:
+    """Policy rows, read once per transaction."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._probabilities: dict[str, int] | None = None
+        self._gates: list[GatePolicy] | None = None
 
     def add(self, obj):
+        self._probabilities = self._gates = None
         self.session.add(obj)
         self.session.flush()
         return obj
 
     def stage_probabilities(self) -> dict[str, int]:
-        return {p.stage: p.probability for p in self.session.scalars(select(StagePolicy))}
+        if self._probabilities is None:
+            self._probabilities = {p.stage: p.probability for p in self.session.scalars(select(StagePolicy))}
+        return self._probabilities
 
     def gates(self) -> list[GatePolicy]:
-        return list(self.session.scalars(select(GatePolicy).where(t.gate_policies.c.active.is_(True))))
+        if self._gates is None:
+            self._gates = list(self.session.scalars(select(GatePolicy).where(t.gate_policies.c.active.is_(True))))
+        return self._gates
 
     def assignment_rules(self) -> list[AssignmentRule]:
         return list(self.session.scalars(
@@ -270,11 +304,38 @@ class AuditRepository(SqlRepository[AuditEntry]):
 
 
 class OutboxRepository(SqlRepository[OutboxMessage]):
+    """Events are buffered and written in one INSERT … ON CONFLICT (key) DO NOTHING before commit."""
+
     model = OutboxMessage
 
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self.pending: dict[str, OutboxMessage] = {}
+
     def add(self, obj: OutboxMessage) -> OutboxMessage:
-        # De-duplicate by key inside the transaction; the UNIQUE constraint backs it.
-        existing = self.session.scalar(select(OutboxMessage).where(t.outbox.c.key == obj.key))
-        if existing is not None:
-            return existing
-        return super().add(obj)
+        return self.pending.setdefault(obj.key, obj)
+
+    def write_pending(self) -> None:
+        if not self.pending:
+            return
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            dialect_insert = None
+        rows = [{"key": m.key, "topic": m.topic, "payload": m.payload, "created_at": m.created_at,
+                 "available_at": m.available_at, "attempts": m.attempts} for m in self.pending.values()]
+        if dialect_insert is not None:
+            self.session.execute(dialect_insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]), rows)
+        else:  # other databases: skip keys already written, then insert
+            existing = set(self.session.scalars(select(t.outbox.c.key).where(t.outbox.c.key.in_(list(self.pending)))))
+            fresh = [r for r in rows if r["key"] not in existing]
+            if fresh:
+                self.session.execute(insert(t.outbox), fresh)
+        self.pending.clear()
+
+    def all(self) -> list[OutboxMessage]:
+        self.write_pending()
+        return super().all()

@@ -208,7 +208,7 @@ opportunities = Table(
     CheckConstraint("budget IS NULL OR budget >= 0", name="budget_positive"),
     CheckConstraint("probability BETWEEN 0 AND 100", name="probability_range"),
     CheckConstraint(
-        f"stage NOT IN ('lost', 'abandoned') OR close_reason IS NOT NULL", name="close_reason"
+        "stage NOT IN ('lost', 'abandoned') OR close_reason IS NOT NULL", name="close_reason"
     ),
     CheckConstraint(
         f"stage NOT IN ({_closed}) OR probability IN (0, 100)", name="closed_probability"

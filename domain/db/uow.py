@@ -95,6 +95,7 @@ class SqlAlchemyUnitOfWork:
     def commit(self) -> None:
         assert self.session is not None, "commit outside `with uow:`"
         try:
+            self.outbox.write_pending()
             self.session.commit()
         except (StaleDataError, IntegrityError, OperationalError) as e:
             self.session.rollback()

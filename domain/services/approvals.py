@@ -76,9 +76,11 @@ SUBJECT_LOCKS: dict[str, Callable] = {"opportunity": _lock_opportunity}
 
 
 def lock_request(uow, approval_id: int) -> ApprovalRequest:
-    request = get_or_404(uow.approvals, approval_id, "Approval request", _ref(approval_id))
-    SUBJECT_LOCKS[request.subject_type](uow, request.subject_id)
-    return uow.approvals.get_for_update(request.id)
+    subject = uow.approvals.subject_of(approval_id) if isinstance(approval_id, int) else None
+    if subject is None:
+        raise NotFound(f"Approval request {_ref(approval_id)} does not exist", field="id")
+    SUBJECT_LOCKS[subject[0]](uow, subject[1])
+    return uow.approvals.get_for_update(approval_id)
 
 
 @dataclass(frozen=True)

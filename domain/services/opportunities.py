@@ -14,7 +14,7 @@ from domain.model.events import ApprovalClosed, IronTriangleAssigned, Opportunit
 from domain.model.opportunities import Opportunity, OpportunityMember, StageChange
 from domain.model.vocab import MemberRole, Role, Stage
 from domain.rbac import UseCase
-from domain.services.base import Ctx, audit, begin, emit, get_or_404, parse, snapshot
+from domain.services.base import Ctx, audit, begin, emit, parse, snapshot
 from domain.services.schemas import Currency, Input, Money, Name, Text, View
 
 OPP_FIELDS = ("name", "account_id", "owner_id", "amount", "currency", "region", "expected_close_date",

@@ -7,7 +7,7 @@ it with LTC_TEST_PG_URL exported; by hand:
     .venv/bin/python tests/benchmarks/bench_core.py                  # both databases
     .venv/bin/python tests/benchmarks/bench_core.py --only sqlite --n 200
     .venv/bin/python tests/benchmarks/bench_core.py --n leads=2000,cycles=100
-    .venv/bin/python tests/benchmarks/bench_core.py --only postgresql --profile --what-if
+    .venv/bin/python tests/benchmarks/bench_core.py --only postgresql --profile
 
 For each database it migrates a fresh one (a temp SQLite file; a throw-away PostgreSQL
 database that it creates and drops), builds the standard org (tests/builders.build_org) and
@@ -30,10 +30,6 @@ PostgreSQL's implicit BEGIN is not). The aims (PostgreSQL): ≥500 lead creation
     Session.flush, selectin loads, pool checkout, BEGIN/COMMIT; plus who calls the repeated ones;
   * the SQL statement mix: count and time inside cursor.execute per statement shape;
   * cProfile: top self time and domain/ cumulative time, with .prof files for snakeviz/pstats.
---what-if times simulated fixes (monkeypatched in this process only; domain/ is not edited)
-against the baseline: per-uow and in-process user directory, outbox upsert/batch, audit without
-flush, lock-once approval load, one-query de-dup, policy cache, no pool pre-ping, SQLite
-synchronous=NORMAL, and all of them combined.
 """
 from __future__ import annotations
 
@@ -48,7 +44,6 @@ import pstats
 import re
 import resource
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -186,8 +181,12 @@ def postgres_database(base_url: str, name: str) -> Iterator[Database]:
     try:
         yield Database("postgresql", url, label=f"{base.host}:{base.port}/{name}")
     finally:
-        with admin.connect() as c:
-            c.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+        try:
+            with admin.connect() as c:
+                c.execute(text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+        except Exception as e:  # noqa: BLE001 - e.g. the server was restarted under us; say so, don't mask
+            print(f"[bench] WARNING: could not drop database {name}: {type(e).__name__}: "
+                  f"{str(e).splitlines()[0] if str(e) else ''}", file=sys.stderr)
         admin.dispose()
 
 
@@ -672,394 +671,6 @@ def _short(fname: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# What-if: simulate proposed fixes in this process (monkeypatches; domain/ stays unchanged)
-# --------------------------------------------------------------------------------------------
-# Each factory gets the harness, keeps whatever state the fix would keep (a cache…) and returns
-# `install(patches)`. Patches are installed only around each timed operation (so untimed set-up
-# such as make_deal runs the real code), except the engine-level ones, which stay for the run.
-
-class Patches:
-    def __init__(self) -> None:
-        self._undo: list[Callable[[], None]] = []
-
-    def set(self, owner, name: str, value) -> None:
-        had_own = name in vars(owner)
-        old = vars(owner)[name] if had_own else None
-        setattr(owner, name, value)
-        self._undo.append(lambda: setattr(owner, name, old) if had_own else delattr(owner, name))
-
-    def on_undo(self, fn: Callable[[], None]) -> None:
-        self._undo.append(fn)
-
-    def undo(self) -> None:
-        while self._undo:
-            self._undo.pop()()
-
-
-class _NotApplicable(Exception):
-    pass
-
-
-def _whatif_users_per_uow(h: Harness):
-    """Memoise users.all() and users.managers() per unit of work (session), reset on users.add;
-    users.get stays a by-id load (identity-map hit once all() ran). Fix: UserRepository."""
-    from domain.db import repositories as r
-
-    orig_all, orig_managers, orig_add = r.UserRepository.all, r.UserRepository.managers, r.UserRepository.add
-
-    def all_(self):
-        users = self.session.info.get("users_all")
-        if users is None:
-            users = self.session.info["users_all"] = orig_all(self)
-        return list(users)
-
-    def managers(self):
-        m = self.session.info.get("users_managers")
-        if m is None:
-            users = self.session.info.get("users_all")
-            m = {u.id: u.manager_id for u in users} if users is not None else orig_managers(self)
-            self.session.info["users_managers"] = m
-        return dict(m)
-
-    def add(self, obj):
-        self.session.info.pop("users_all", None)
-        self.session.info.pop("users_managers", None)
-        return orig_add(self, obj)
-
-    def install(p: Patches) -> None:
-        p.set(r.UserRepository, "all", all_)
-        p.set(r.UserRepository, "managers", managers)
-        p.set(r.UserRepository, "add", add)
-    return install
-
-
-def _whatif_users_process(h: Harness):
-    """Upper bound: an in-process user directory (detached snapshots), invalidated on user writes;
-    no user queries in steady state. Fix: a cached org directory behind UserRepository."""
-    from domain.db import repositories as r
-
-    orig_all, orig_add = r.UserRepository.all, r.UserRepository.add
-    cache: dict = {}
-
-    def directory(self) -> dict:
-        if "d" not in cache:
-            users = orig_all(self)
-            for u in users:
-                self.session.expunge(u)
-            cache["d"] = {u.id: u for u in users}
-        return cache["d"]
-
-    def add(self, obj):
-        cache.clear()
-        return orig_add(self, obj)
-
-    def install(p: Patches) -> None:
-        p.set(r.UserRepository, "all", lambda self: list(directory(self).values()))
-        p.set(r.UserRepository, "managers", lambda self: {u.id: u.manager_id for u in directory(self).values()})
-        p.set(r.UserRepository, "get", lambda self, id_: directory(self).get(id_) if isinstance(id_, int) else None)
-        p.set(r.UserRepository, "add", add)
-    return install
-
-
-def _outbox_insert(session, rows: list[dict]) -> None:
-    from domain.db import tables as t
-
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]), rows)
-
-
-def _outbox_row(obj) -> dict:
-    return {"key": obj.key, "topic": obj.topic, "payload": obj.payload, "created_at": obj.created_at,
-            "available_at": obj.available_at, "attempts": 0}
-
-
-def _whatif_outbox_upsert(h: Harness):
-    """One `INSERT … ON CONFLICT (key) DO NOTHING` per event instead of SELECT-by-key + ORM add +
-    flush. Fix: OutboxRepository.add."""
-    from domain.db import repositories as r
-
-    def add(self, obj):
-        _outbox_insert(self.session, [_outbox_row(obj)])
-        return obj
-
-    return lambda p: p.set(r.OutboxRepository, "add", add)
-
-
-def _whatif_outbox_batch(h: Harness):
-    """Buffer events in the unit of work; one multi-row `INSERT … ON CONFLICT DO NOTHING` right
-    before commit. Fix: OutboxRepository.add + SqlAlchemyUnitOfWork.commit."""
-    from domain.db import repositories as r
-
-    orig_commit = SqlAlchemyUnitOfWork.commit
-
-    def add(self, obj):
-        self.session.info.setdefault("outbox_buf", {}).setdefault(obj.key, obj)
-        return obj
-
-    def commit(self):
-        buf = self.session.info.pop("outbox_buf", None) if self.session is not None else None
-        if buf:
-            _outbox_insert(self.session, [_outbox_row(o) for o in buf.values()])
-        return orig_commit(self)
-
-    def install(p: Patches) -> None:
-        p.set(r.OutboxRepository, "add", add)
-        p.set(SqlAlchemyUnitOfWork, "commit", commit)
-    return install
-
-
-def _whatif_audit_no_flush(h: Harness):
-    """audit() adds the row without a flush; the rows go out batched with the next flush/commit.
-    Fix: AuditRepository.add = session.add only; the few callers that need entry.id
-    (assign_lead, change_lead_status, assign_iron_triangle: event keys) flush explicitly."""
-    from domain.db import repositories as r
-
-    def add(self, obj):
-        self.session.add(obj)
-        return obj
-
-    return lambda p: p.set(r.AuditRepository, "add", add)
-
-
-def _whatif_lock_once(h: Harness):
-    """decide_approval first loads the request with its selectin collections just to learn its
-    subject, locks the deal, then reloads the request FOR UPDATE with populate_existing (the
-    collections again). Fix (approvals.lock_request): read only (subject_type, subject_id) by id
-    with one Core SELECT, lock the subject, then load the request once, FOR UPDATE.
-    On a domain without lock_request: load it once FOR UPDATE instead of get + get_for_update."""
-    from sqlalchemy import select
-
-    from domain.db import repositories as r
-    from domain.db import tables as t
-    from domain.services import approvals
-
-    orig_404 = approvals.get_or_404
-    new_style = hasattr(approvals, "lock_request") and hasattr(approvals, "SUBJECT_LOCKS")
-
-    def lock_request(uow, approval_id):
-        row = None
-        if isinstance(approval_id, int) and approval_id > 0:
-            row = uow.session.execute(select(t.approval_requests.c.subject_type, t.approval_requests.c.subject_id)
-                                      .where(t.approval_requests.c.id == approval_id)).first()
-        if row is None:
-            return orig_404(uow.approvals, approval_id, "Approval request")  # raises NotFound
-        approvals.SUBJECT_LOCKS[row.subject_type](uow, row.subject_id)
-        return uow.approvals.get_for_update(approval_id)
-
-    def get_or_404(repo, id_, label, ref=None):
-        if isinstance(repo, r.ApprovalRepository) and isinstance(id_, int) and id_ > 0:
-            obj = repo.get_for_update(id_)
-            if obj is not None:
-                return obj
-        return orig_404(repo, id_, label, ref)
-
-    orig_gfu = r.SqlRepository.get_for_update
-
-    def get_for_update(self, id_):  # never re-load a row this transaction already locked
-        locked = self.session.info.setdefault("locked", {})
-        if (self.model, id_) not in locked:
-            locked[(self.model, id_)] = orig_gfu(self, id_)
-        return locked[(self.model, id_)]
-
-    def install(p: Patches) -> None:
-        if new_style:
-            p.set(approvals, "lock_request", lock_request)
-        else:
-            p.set(approvals, "get_or_404", get_or_404)
-            p.set(r.SqlRepository, "get_for_update", get_for_update)
-    return install
-
-
-def _whatif_dedup_one_query(h: Harness):
-    """find_duplicate runs one SELECT per identity (2 for a lead without phone, 3 with);
-    one `WHERE email_norm = :e OR phone_norm = :p OR identity_norm = :i` does it in one trip.
-    Fix: LeadRepository.find_duplicate (pick the reason in Python, same priority order)."""
-    from sqlalchemy import or_, select
-
-    from domain.db import repositories as r
-    from domain.db import tables as t
-    from domain.model.leads import Lead
-
-    def find_duplicate(self, email_norm, phone_norm, identity_norm, *, exclude_id=None):
-        checks = [(c, v, why) for c, v, why in ((t.leads.c.email_norm, email_norm, "same email"),
-                                                (t.leads.c.phone_norm, phone_norm, "same phone"),
-                                                (t.leads.c.identity_norm, identity_norm, "same company and contact"))
-                  if v]
-        if not checks:
-            return None
-        q = select(Lead).where(or_(*(c == v for c, v, _ in checks)))
-        if exclude_id is not None:
-            q = q.where(t.leads.c.id != exclude_id)
-        found = list(self.session.scalars(q))
-        for column, value, why in checks:
-            for lead in found:
-                if getattr(lead, column.key) == value:
-                    return lead, why
-        return None
-
-    return lambda p: p.set(r.LeadRepository, "find_duplicate", find_duplicate)
-
-
-def _whatif_policy_cache(h: Harness):
-    """Gate policies and stage probabilities cached in-process (invalidated when an admin changes
-    them). Fix: PolicyRepository.gates/stage_probabilities behind a versioned cache."""
-    from domain.db import repositories as r
-
-    orig_gates, orig_probs = r.PolicyRepository.gates, r.PolicyRepository.stage_probabilities
-    cache: dict = {}
-
-    def gates(self):
-        if "g" not in cache:
-            gs = orig_gates(self)
-            for g in gs:
-                self.session.expunge(g)
-            cache["g"] = gs
-        return list(cache["g"])
-
-    def probs(self):
-        if "p" not in cache:
-            cache["p"] = orig_probs(self)
-        return dict(cache["p"])
-
-    def install(p: Patches) -> None:
-        p.set(r.PolicyRepository, "gates", gates)
-        p.set(r.PolicyRepository, "stage_probabilities", probs)
-    return install
-
-
-def _whatif_no_pre_ping(h: Harness):
-    """No `SELECT 1` round trip on every pool checkout. Fix: domain/db/engine.py make_engine:
-    pool_pre_ping=False plus pool_recycle (stale connections then fail once and are replaced)."""
-    def install(p: Patches) -> None:
-        pool = h.engine.pool
-        old = pool._pre_ping
-        pool._pre_ping = False
-        p.on_undo(lambda: setattr(pool, "_pre_ping", old))
-    return install
-
-
-def _whatif_sqlite_sync_normal(h: Harness):
-    """SQLite only: PRAGMA synchronous=NORMAL (safe with WAL: a power cut may lose the last
-    commits but never corrupts). Fix: domain/db/engine.py _sqlite_pragmas."""
-    if h.db.kind != "sqlite":
-        raise _NotApplicable
-
-    def set_sync(value) -> object:
-        # Single-threaded runs reuse the one pooled connection; set it there (outside a transaction).
-        raw = h.engine.raw_connection()
-        try:
-            old = raw.driver_connection.execute("PRAGMA synchronous").fetchone()[0]
-            raw.driver_connection.execute(f"PRAGMA synchronous={value}")
-            return old
-        finally:
-            raw.close()
-
-    def install(p: Patches) -> None:
-        old = set_sync("NORMAL")
-        p.on_undo(lambda: set_sync(old))
-    return install
-
-
-WHAT_IFS: dict[str, Callable[[Harness], Callable[[Patches], None]]] = {
-    "users_per_uow": _whatif_users_per_uow,
-    "users_process": _whatif_users_process,
-    "outbox_upsert": _whatif_outbox_upsert,
-    "outbox_batch": _whatif_outbox_batch,
-    "audit_no_flush": _whatif_audit_no_flush,
-    "lock_once": _whatif_lock_once,
-    "dedup_one_query": _whatif_dedup_one_query,
-    "policy_cache": _whatif_policy_cache,
-    "no_pre_ping": _whatif_no_pre_ping,
-    "sqlite_sync_normal": _whatif_sqlite_sync_normal,
-}
-ENGINE_LEVEL = {"no_pre_ping", "sqlite_sync_normal"}
-COMBINED = ["users_process", "outbox_batch", "audit_no_flush", "lock_once", "dedup_one_query", "policy_cache",
-            "no_pre_ping", "sqlite_sync_normal"]
-
-
-def what_if(h: Harness, n_leads: int, n_cycles: int) -> dict:
-    """Baseline vs each simulated fix. Variants take turns op by op, in a freshly shuffled order each
-    round, so load from other processes and database growth hit them all alike; per-op medians."""
-    import random
-
-    variants = ["baseline", *WHAT_IFS, "combined"]
-    applicable: dict[str, list[tuple[str, Callable[[Patches], None]]]] = {}
-    for v in variants:
-        parts = [] if v == "baseline" else COMBINED if v == "combined" else [v]
-        factories = []
-        for part in parts:
-            try:
-                factories.append((part, WHAT_IFS[part](h)))
-            except _NotApplicable:
-                if v != "combined":
-                    break
-        else:
-            applicable[v] = factories
-    report: dict = {}
-    rep = h.org.actor("rep")
-    for i in h.next_ids(10):
-        op_create_lead(h, i, rep)
-    for name, n, batch in (("lead_create", n_leads, 1), ("gate_cycle", n_cycles, 1)):
-        wall: defaultdict[str, list[float]] = defaultdict(list)
-        cpu: defaultdict[str, list[float]] = defaultdict(list)
-        queries: Counter[str] = Counter()
-        rng = random.Random(42)
-        for _round in range(max(1, -(-n // batch))):
-            order = list(applicable)
-            rng.shuffle(order)
-            for v in order:
-                factories = applicable[v]
-                engine_p, op_p = Patches(), Patches()
-                for part, install in factories:
-                    if part in ENGINE_LEVEL:
-                        install(engine_p)
-                op_installs = [install for part, install in factories if part not in ENGINE_LEVEL]
-                q = [0]
-
-                def on(op_installs=op_installs, op_p=op_p, q=q):
-                    for install in op_installs:
-                        install(op_p)
-                    q[0] -= h.counter.n
-
-                def off(op_p=op_p, q=q):
-                    q[0] += h.counter.n
-                    op_p.undo()
-                try:
-                    samples = _timed_ops(h, name, batch, on, off)
-                finally:
-                    op_p.undo()
-                    engine_p.undo()
-                wall[v].extend(w for w, _c in samples)
-                cpu[v].extend(c for _w, c in samples)
-                queries[v] += q[0]
-        unit = "op" if name == "lead_create" else "cycle"
-        base_w = statistics.median(wall["baseline"])
-        base_c = statistics.mean(cpu["baseline"])
-        count = len(wall["baseline"])
-        print(f"\n=== what-if on {h.db.kind} / {name} ({count} {unit}s per variant, interleaved; simulated "
-              f"in-process, domain/ unchanged)")
-        print(f"  {'variant':<20} {'p50 ms':>8} {'saves':>7} {'cpu ms':>8} {'saves':>7} {unit + 's/s':>9} "
-              f"{'queries/' + unit:>12}")
-        entry = {}
-        for v in applicable:
-            w = statistics.median(wall[v])
-            c = statistics.mean(cpu[v])
-            qn = queries[v] / len(wall[v])
-            print(f"  {v:<20} {w * 1000:8.2f} {(base_w - w) / base_w * 100:6.1f}% {c * 1000:8.2f} "
-                  f"{(base_c - c) / base_c * 100:6.1f}% {1 / w:9.1f} {qn:12.1f}")
-            entry[v] = {"p50_ms": round(w * 1000, 3), "saves_pct": round((base_w - w) / base_w * 100, 1),
-                        "cpu_ms": round(c * 1000, 3), "cpu_saves_pct": round((base_c - c) / base_c * 100, 1),
-                        "queries_per_op": round(qn, 1)}
-        print(f"  combined = {' + '.join(p for p, _ in applicable['combined'])}")
-        print("  p50 ms = median wall time per op; cpu ms = mean client (this process) CPU per op")
-        report[name] = entry
-    return report
-
-
-# --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
 
@@ -1094,7 +705,6 @@ class Run:
     results: list[Result] = field(default_factory=list)
     rss: dict[str, float] = field(default_factory=dict)
     profiles: dict[str, dict] = field(default_factory=dict)
-    what_if: dict[str, dict] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -1126,8 +736,6 @@ def bench_database(db: Database, sizes: Sizes, args, run: Run) -> None:
             out = Path(args.profile_dir)
             out.mkdir(parents=True, exist_ok=True)
             run.profiles[db.kind] = profile_scenarios(h, args.profile_leads, args.profile_cycles, out, args.top)
-        if args.what_if:
-            run.what_if[db.kind] = what_if(h, args.profile_leads, args.profile_cycles)
     finally:
         h.close()
     run.rss[db.kind] = peak_rss_mb()
@@ -1166,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=["sqlite", "postgresql"], help="run one database only")
     p.add_argument("--scenario", dest="scenarios", action="append", choices=SCENARIOS,
                    help="run only these scenarios (repeatable); default all")
-    p.add_argument("--skip-bench", action="store_true", help="no throughput table (with --profile/--what-if)")
+    p.add_argument("--skip-bench", action="store_true", help="no throughput table (with --profile)")
     p.add_argument("--warmup", type=int, default=20, help="warm-up ops before each scenario (default 20)")
     p.add_argument("--threads", type=int, default=2, help="worker threads for the threaded variant (default 2)")
     p.add_argument("--pg-url", default=os.environ.get("LTC_TEST_PG_URL") or DEFAULT_PG_URL,
@@ -1175,10 +783,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pg-db", default=f"ltc_bench_{os.getpid()}", help="throw-away database name")
     p.add_argument("--profile", action="store_true",
                    help="also break down lead creation and the gate cycle: instrumented timing, SQL mix, cProfile")
-    p.add_argument("--what-if", action="store_true",
-                   help="also time simulated fixes (in-process monkeypatches) against the baseline")
-    p.add_argument("--profile-leads", type=int, default=300, help="lead creations per profile/what-if run")
-    p.add_argument("--profile-cycles", type=int, default=20, help="gate cycles per profile/what-if run")
+    p.add_argument("--profile-leads", type=int, default=300, help="lead creations per profile run")
+    p.add_argument("--profile-cycles", type=int, default=20, help="gate cycles per profile run")
     p.add_argument("--profile-dir", default=str(Path(tempfile.gettempdir()) / "ltc_bench_profiles"))
     p.add_argument("--top", type=int, default=20, help="rows in the profile listings")
     p.add_argument("--json", dest="json_path", help="also write the results as JSON here")
@@ -1214,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json_path).write_text(json.dumps({
             "python": platform.python_version(), "cpus": os.cpu_count(),
             "sizes": sizes.__dict__, "results": [r.as_dict() for r in run.results],
-            "peak_rss_mb": round(peak_rss_mb(), 1), "load_average": _load(), "profiles": run.profiles, "what_if": run.what_if, "notes": run.notes,
+            "peak_rss_mb": round(peak_rss_mb(), 1), "load_average": _load(), "profiles": run.profiles, "notes": run.notes,
         }, indent=2))
         print(f"[bench] wrote {args.json_path}")
     missed = [r for r in run.results if (a := AIMS.get((r.db, r.scenario))) and r.ops_per_s < a]

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import insert
-from sqlalchemy.exc import OperationalError
+
 
 from domain.db import repositories
 from domain.db import tables as t

@@ -1,7 +1,6 @@
 """Alembic migrations: empty → head → base → head, the schema equals the models, seeds exist."""
 from __future__ import annotations
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import CheckConstraint, inspect, select, text

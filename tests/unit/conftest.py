@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from domain.model.opportunities import STAGE_ORDER
-from domain.services import approvals, leads, opportunities
+from domain.services import approvals, opportunities
 from tests import builders
 from tests.fakes import FakeStore, FakeUnitOfWork
 
