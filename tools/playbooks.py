@@ -1,0 +1,91 @@
+"""Tools over the playbooks: search them, and "what next" on a deal (its state + the playbooks)."""
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from domain.errors import ValidationFailed
+from domain.model.vocab import Stage
+from domain.services.next_steps import NextStepItem, next_steps
+from prompts.messages import render
+from tools.context import ToolContext
+
+
+class SearchPlaybooksArgs(BaseModel):
+    query: str = Field(min_length=2, max_length=500, description="the question, in Chinese or English",
+                       examples=["What must be ready before ATI?", "客户逾期付款怎么催收"])
+    stage: Stage | None = Field(None, description="only passages for this deal stage")
+    role: str | None = Field(None, pattern="^(AR|SR|FR)$", description="only passages for this role: AR, SR or FR")
+    k: int = Field(4, ge=1, le=10, description="how many passages")
+
+
+class PassageOut(BaseModel):
+    citation: str = Field(description="document title § section: cite it in the answer")
+    doc: str
+    lang: str
+    text: str
+    score: float
+
+
+class SearchPlaybooksResult(BaseModel):
+    passages: list[PassageOut]
+    message: str
+
+
+def search_playbooks(args: SearchPlaybooksArgs, ctx: ToolContext) -> SearchPlaybooksResult:
+    """Search the iron-triangle playbooks (how-to, checklists, policies); cite the passages you use."""
+    if ctx.playbooks is None:
+        raise ValidationFailed("The playbook index is not built yet: an admin runs `ltc index`")
+    found = ctx.playbooks.search(args.query, stage=args.stage.value if args.stage else None, role=args.role,
+                                 k=args.k)
+    passages = [PassageOut(citation=p.citation, doc=p.doc, lang=p.lang, text=p.text, score=p.score) for p in found]
+    return SearchPlaybooksResult(passages=passages,
+                                 message="" if passages else render("playbooks.none", ctx.locale))
+
+
+class WhatNextArgs(BaseModel):
+    opportunity_id: int = Field(gt=0, description="the deal's number, e.g. 12 for OPP-00012")
+
+
+class WhatNextResult(BaseModel):
+    ref: str
+    stage: str
+    items: list[NextStepItem]
+    checklist_role: str | None
+    checklist: list[str]
+    advice: list[PassageOut]
+    text: str = Field(description="a ready-to-post answer in the user's language")
+
+
+def what_next(args: WhatNextArgs, ctx: ToolContext) -> WhatNextResult:
+    """What should happen next on a deal: blocking items, the asker's checklist, playbook advice."""
+    with ctx.uow() as uow:
+        state = next_steps(args.opportunity_id, actor=ctx.actor, uow=uow)
+    seat = state.asker_seat
+    checklist: list[str] = []
+    advice: list[PassageOut] = []
+    if ctx.playbooks is not None:
+        lists = ctx.playbooks.checklists(stage=state.stage, lang=ctx.locale)
+        checklist = lists.get(seat or "AR", [])
+        query = " ".join([state.next_gate or state.stage] + [i.text for i in state.items[:3]]) or state.stage
+        advice = [PassageOut(citation=p.citation, doc=p.doc, lang=p.lang, text=p.text, score=p.score)
+                  for p in ctx.playbooks.search(query, stage=state.stage, role=seat, k=2)]
+    lines = [render("next.header", ctx.locale, ref=state.ref, name=state.name, stage=state.stage)]
+    if state.items:
+        lines += [render("next.item", ctx.locale, n=n, role=i.owner_role, text=i.text)
+                  for n, i in enumerate(state.items, 1)]
+    else:
+        lines.append(render("next.none", ctx.locale, ref=state.ref))
+    if checklist:
+        lines.append(render("next.checklist_header", ctx.locale, role=seat or "AR"))
+        lines += [render("nudge.item", ctx.locale, item=item) for item in checklist]
+    if advice:
+        lines.append(render("next.advice_header", ctx.locale))
+        lines += [render("next.advice_item", ctx.locale, citation=a.citation, excerpt=_excerpt(a.text))
+                  for a in advice]
+    return WhatNextResult(ref=state.ref, stage=state.stage, items=state.items, checklist_role=seat or "AR",
+                          checklist=checklist, advice=advice, text="\n".join(lines))
+
+
+def _excerpt(text: str, limit: int = 160) -> str:
+    flat = " ".join(line.lstrip("-* ").strip() for line in text.splitlines() if line.strip())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
