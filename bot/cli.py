@@ -281,6 +281,10 @@ def cmd_start(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
             out.line("Demo", summary.message, "green")
         except Conflict:
             out.line("Demo", "skipped: this database already holds data of its own", "dim")
+    try:
+        out.line("Playbooks", ctx.build_index().summary(), "green")
+    except Exception as exc:  # the CRM works without coaching; say why it is missing
+        out.line("Playbooks", f"index not built: {exc}", "yellow")
     actor = ctx.system_actor(Channel.CLI)
     users = _people(ctx, actor)
     leads = _read(ctx, lead_svc.list_leads, actor=actor, limit=1000)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
 from pathlib import Path
@@ -65,6 +66,19 @@ def copy_db(src: Path, dst: Path) -> Path:
         if Path(f"{src}{suffix}").exists():
             shutil.copy(f"{src}{suffix}", f"{dst}{suffix}")
     return dst
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chroma_dir(tmp_path_factory):
+    """The playbook index of these tests lives in a temporary folder, never in the repo's var/."""
+    path = tmp_path_factory.mktemp("chroma")
+    old = os.environ.get("LTC_CHROMA_PATH")
+    os.environ["LTC_CHROMA_PATH"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("LTC_CHROMA_PATH", None)
+    else:
+        os.environ["LTC_CHROMA_PATH"] = old
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +200,7 @@ def test_start_prints_the_summary(seeded, tmp_path, capsys):
                     "Pending approvals (4)", "Next: read commands"):
         assert heading in out
     assert "王海涛" in out and "陈志远" in out  # who must decide, in Chinese
+    assert re.search(r"Playbooks\s+\d+ sections", out)  # the main job builds the playbook index too
     assert "open pipeline" in out
     assert "approvals --as chen.zhiyuan@xinglian.example" in out
     wide = [line for line in out.splitlines() if cell_len(line.rstrip()) > 100 and str(path) not in line]
@@ -351,3 +366,23 @@ def test_domain_stays_free_of_edges():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert name.split(".")[0] not in banned, f"{path.relative_to(REPO)} imports {name}"
+
+
+# --- playbooks ---------------------------------------------------------------------------------
+
+def test_index_ask_and_next(db, capsys, chroma_dir):
+    code, out, err = run(capsys, "--db", db, "index")
+    assert code == 0, err
+    assert re.search(r"Index\s+\d+ sections: \d+ added", out) or "unchanged" in out
+    code, out, _ = run(capsys, "--db", db, "index")
+    assert code == 0 and " 0 added, 0 updated, 0 removed" in out  # incremental: nothing to embed again
+    code, out, _ = run(capsys, "--db", db, "ask", "客户逾期付款怎么催收？")
+    assert code == 0 and "§" in out and "collections" in out
+    code, out, _ = run(capsys, "--db", db, "ask", "who approves the bid decision", "--stage", "solution")
+    assert code == 0 and "gate-atb" in out
+    code, out, _ = run(capsys, "--db", db, "ask", "pricing", "--stage", "nowhere")
+    assert code == 1 and "stage" in out + _
+    code, out, _ = run(capsys, "--db", db, "next", "OPP-00028", "--as", "li.na@xinglian.example")
+    assert code == 0 and "OPP-00028" in out
+    code, out, _ = run(capsys, "--db", db, "next", "LEAD-00001")
+    assert code == 1 and "OPP-" in out + _
