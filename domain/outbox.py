@@ -40,11 +40,14 @@ class RecordingSink:
 
 
 def dispatch_pending(session_factory: Callable[[], Session], sinks: Iterable[Sink], *, batch: int = 100,
-                     max_attempts: int = 10) -> int:
+                     max_attempts: int = 10, lease_seconds: int = 120) -> int:
     """Deliver one batch of due messages to every sink; returns how many were marked dispatched.
 
-    Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL so several workers can share the
-    table; a message whose sink fails is retried later with backoff, up to `max_attempts`.
+    A short transaction claims the batch by pushing its `available_at` one lease ahead (with
+    FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers), so concurrent workers never
+    take the same rows and no lock is held while sinks work (they open units of work of their own).
+    A worker that dies mid-batch loses its lease and the rows come back: at least once. A message
+    whose sink fails is retried with backoff, up to `max_attempts`.
     """
     sinks = list(sinks)
     with session_factory() as session:
@@ -56,22 +59,32 @@ def dispatch_pending(session_factory: Callable[[], Session], sinks: Iterable[Sin
         if session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         rows = session.execute(q).all()
-        done = 0
-        for row in rows:
-            try:
-                for sink in sinks:
-                    sink.handle(row.key, row.topic, row.payload)
-            except Exception as exc:  # a sink failure must not lose the message: retry later
-                log.warning("outbox %s failed (attempt %d): %s", row.key, row.attempts + 1, exc)
-                session.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(
-                    attempts=row.attempts + 1, last_error=str(exc)[:2000],
-                    available_at=now + timedelta(seconds=min(2 ** row.attempts, 300))))
-                continue
-            session.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(
-                dispatched_at=now, attempts=row.attempts + 1, last_error=None))
-            done += 1
+        if not rows:
+            return 0
+        session.execute(update(t.outbox).where(t.outbox.c.id.in_([r.id for r in rows]))
+                        .values(available_at=now + timedelta(seconds=lease_seconds)))
         session.commit()
-        return done
+        outcomes = [(row, _deliver(sinks, row)) for row in rows]
+        done_at = utcnow()
+        for row, error in outcomes:
+            if error is None:
+                values = {"dispatched_at": done_at, "attempts": row.attempts + 1, "last_error": None}
+            else:
+                values = {"attempts": row.attempts + 1, "last_error": error[:2000],
+                          "available_at": done_at + timedelta(seconds=min(2 ** row.attempts, 300))}
+            session.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(**values))
+        session.commit()
+        return sum(1 for _, error in outcomes if error is None)
+
+
+def _deliver(sinks: list[Sink], row) -> str | None:
+    try:
+        for sink in sinks:
+            sink.handle(row.key, row.topic, row.payload)
+    except Exception as exc:  # a sink failure must not lose the message: retry later
+        log.warning("outbox %s failed (attempt %d): %s", row.key, row.attempts + 1, exc)
+        return str(exc) or type(exc).__name__
+    return None
 
 
 class OutboxWorker:

@@ -225,9 +225,10 @@ def test_sink_failure_is_retried_later_and_recording_sink_handles_each_key_once(
     assert flaky.calls == [created, assigned, created]  # at least once: delivered again
     assert [k for k, _, _ in recording.received] == [created, assigned]  # ...but recorded once
 
-    # A crash after delivery and before marking: every message comes again; still recorded once.
+    # A crash after delivery and before marking: once the dead worker's lease has run out every
+    # message comes again; still recorded once.
     with engine.begin() as conn:
-        conn.execute(update(t.outbox).values(dispatched_at=None))
+        conn.execute(update(t.outbox).values(dispatched_at=None, available_at=utcnow() - timedelta(seconds=1)))
     assert dispatch_pending(sf, sinks) == 2
     assert [k for k, _, _ in recording.received] == [created, assigned]
 
@@ -298,3 +299,23 @@ def test_audit_diff_ignores_an_amount_restated_in_another_notation(db, uow_facto
     row = audit_rows(db, actor.request_id)[0]
     assert row.before == {"notes": None}
     assert row.after == {"notes": "same budget, confirmed"}
+
+
+def test_a_sink_that_reads_through_its_own_unit_of_work_is_not_blocked_by_the_dispatcher(db, uow_factory, org):
+    """Sinks such as the iron-triangle nudger read the deal in a unit of work of their own; on
+    SQLite (one writer at a time) the dispatcher must not hold the lock while they run."""
+    with uow_factory() as uow:
+        lead = leads.create_lead(LEAD, actor=org.actor("rep"), uow=uow)
+        uow.commit()
+    seen = []
+
+    class ReadingSink:
+        def handle(self, key, topic, payload):
+            with uow_factory() as uow:
+                seen.append((topic, uow.leads.get(lead.id).company))
+
+    started = time.monotonic()
+    assert dispatch_pending(uow_factory.session_factory, [ReadingSink()]) == 2
+    assert time.monotonic() - started < 5  # a held lock would make each read wait for the busy timeout
+    assert [topic for topic, _ in seen] == ["LeadCreated", "LeadAssigned"]
+    assert {company for _, company in seen} == {LEAD["company"]}
