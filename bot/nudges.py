@@ -61,13 +61,14 @@ class ChecklistNudger:
             if opp is None:
                 return
             seats = {"AR": opp.owner_id, "SR": opp.seat(MemberRole.SR), "FR": opp.seat(MemberRole.FR)}
-            people = {uid: uow.users.get(uid) for uid in seats.values() if uid is not None}
+            # Plain values only: the unit of work's objects expire when it closes.
+            locales = {uid: user.locale for uid in seats.values()
+                       if uid is not None and (user := uow.users.get(uid)) is not None and user.active}
             ref, name, current = opp.ref, opp.name, opp.stage
         for role, uid in seats.items():
-            person = people.get(uid)
-            if person is None:
+            if uid not in locales:
                 continue
-            lang = person.locale if person.locale in ("en", "zh") else "en"
+            lang = locales[uid] if locales[uid] in ("en", "zh") else "en"
             items = self.playbooks.checklists(stage=stage, gate=gate, lang=lang).get(role, [])
             if not items:
                 continue

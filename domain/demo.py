@@ -26,8 +26,9 @@ from typing import Any
 
 from domain.actor import Actor, Channel
 from domain.errors import Conflict
-from domain.model.records import QuoteRecord
+from domain.model.quotes import Quote
 from domain.policy_defaults import SYSTEM_EMAIL, seed_policies
+from domain.services import catalog as catalog_svc
 from domain.services import accounts as account_svc
 from domain.services import activities as activity_svc
 from domain.services import approvals as approval_svc
@@ -609,9 +610,32 @@ def _org_steps(s: _Seed) -> None:
             user_svc.add_assignment_rule({"priority": priority, "team_id": s.teams[team], "region": region,
                                           "max_open_leads": cap}, actor=s.actor("system"), uow=uow)
 
+    def price_list(uow, s: _Seed) -> None:
+        admin = s.actor("system")
+        for sku, name_en, name_zh, unit, cost, floor, _ in PRODUCTS:
+            catalog_svc.create_product({"sku": sku, "name_en": name_en, "name_zh": name_zh, "unit": unit,
+                                        "cost": cost, "floor_price": floor}, actor=admin, uow=uow)
+        for region in ("east", "south"):
+            catalog_svc.create_price_book({"name": f"Xinglian {region} CNY", "region": region, "currency": "CNY",
+                                           "prices": {p[0]: p[6] for p in PRODUCTS}}, actor=admin, uow=uow)
+
     s.at(0, -1.0, "teams", teams)
     s.at(0, -0.9, "people", people)
     s.at(0, -0.8, "team managers and routing rules", managers_and_rules)
+    s.at(0, -0.7, "catalog and price books", price_list)
+
+
+# sku, English name, Chinese name, unit, cost, floor price, list price (CNY)
+PRODUCTS = [
+    ("MES-CORE", "MES core licence", "MES 核心许可", "plant", "180000", "300000", "420000"),
+    ("MES-LINE", "MES line module", "MES 产线模块", "line", "20000", "42000", "60000"),
+    ("DATA-PLAT", "Industrial data platform", "工业数据平台", "site", "150000", "260000", "380000"),
+    ("EDGE-GW", "Edge gateway", "边缘网关", "unit", "3200", "5200", "7800"),
+    ("AI-QC", "AI visual quality inspection", "AI 视觉质检", "line", "45000", "80000", "120000"),
+    ("EMS-SUITE", "Energy management suite", "能源管理套件", "site", "90000", "160000", "240000"),
+    ("SVC-DAY", "Implementation engineer day", "实施工程师人天", "day", "1800", "2600", "3500"),
+    ("SUP-YEAR", "Annual support and maintenance", "年度运维支持", "year", "30000", "52000", "80000"),
+]
 
 
 # --- accounts created directly (imported from the old CRM by sales ops) --------------------------
@@ -780,7 +804,7 @@ def _deal_steps(s: _Seed, d: DealSpec, phone_no: int) -> None:  # noqa: C901 - a
     def quote(status: str):
         def add(uow, s: _Seed) -> None:
             total = _q(Decimal(d.amount) * Decimal("0.96"))
-            uow.quotes.add(QuoteRecord(opportunity_id=opp(s), version=1, status=status, total=total,
+            uow.quotes.add(Quote(opportunity_id=opp(s), version=1, status=status, total=total,
                                        currency=d.currency, created_at=uow.now()))
         return add
 

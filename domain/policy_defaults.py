@@ -4,6 +4,9 @@
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
+from domain.model.catalog import DiscountBand
 from domain.model.records import GatePolicy, StagePolicy
 from domain.model.users import User, UserRole
 from domain.model.vocab import Role
@@ -28,6 +31,18 @@ GATES = [
      "steps": [{"role": "director", "scope": "chain"}, {"role": "finance", "scope": "any"}]},
 ]
 
+# Discount policy (data): the first matching band by priority decides who approves.
+DISCOUNT_BANDS = [
+    {"priority": 10, "label": "≤10 % on deals up to 5M with margin ≥15 %: automatic",
+     "max_discount_pct": "10", "max_amount": "5000000", "min_margin_pct": "15", "steps": []},
+    {"priority": 20, "label": "≤20 %: sales manager",
+     "max_discount_pct": "20", "max_amount": None, "min_margin_pct": None,
+     "steps": [{"role": "sales_manager", "scope": "chain"}]},
+    {"priority": 30, "label": "≤30 %: director, then finance",
+     "max_discount_pct": "30", "max_amount": None, "min_margin_pct": None,
+     "steps": [{"role": "director", "scope": "chain"}, {"role": "finance", "scope": "any"}]},
+]
+
 SYSTEM_EMAIL = "system@ltc.local"
 
 
@@ -41,6 +56,14 @@ def seed_policies(uow) -> bool:
     if not uow.policies.gates():
         for g in GATES:
             uow.policies.add(GatePolicy(**{k: (list(v) if isinstance(v, list) else v) for k, v in g.items()}))
+        wrote = True
+    if not uow.catalog.discount_bands():
+        for band in DISCOUNT_BANDS:
+            uow.catalog.add(DiscountBand(
+                priority=band["priority"], label=band["label"], steps=list(band["steps"]),
+                max_discount_pct=Decimal(band["max_discount_pct"]),
+                max_amount=Decimal(band["max_amount"]) if band["max_amount"] else None,
+                min_margin_pct=Decimal(band["min_margin_pct"]) if band["min_margin_pct"] else None))
         wrote = True
     if uow.users.by_email(SYSTEM_EMAIL) is None:
         uow.users.add(User(email=SYSTEM_EMAIL, name_en="LTC system", name_zh="系统", locale="en",

@@ -35,6 +35,9 @@ class UseCase(StrEnum):
     VIEW_OPPORTUNITY = "view_opportunity"
     VIEW_LEAD = "view_lead"
     MANAGE_USERS = "manage_users"
+    MANAGE_CATALOG = "manage_catalog"
+    BUILD_QUOTE = "build_quote"
+    SEND_QUOTE = "send_quote"
 
 
 _SELLERS = frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR, R.SALES_OPS, R.ADMIN})
@@ -69,6 +72,9 @@ PERMISSIONS: dict[UseCase, frozenset[Role]] = {
     UseCase.VIEW_OPPORTUNITY: _EVERYONE,
     UseCase.VIEW_LEAD: _SELLERS,
     UseCase.MANAGE_USERS: frozenset({R.ADMIN}),
+    UseCase.MANAGE_CATALOG: frozenset({R.ADMIN, R.SALES_OPS}),
+    UseCase.BUILD_QUOTE: _DEAL_LEADS | {R.SOLUTION_MANAGER},
+    UseCase.SEND_QUOTE: _DEAL_LEADS,
 }
 
 # Finance and legal see the deals their function works on, not the early funnel.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from domain.actor import Actor
-from domain.model.records import QuoteRecord
+from domain.model.quotes import Quote
 from domain.policy_defaults import SYSTEM_EMAIL, seed_policies
 from domain.services import approvals, leads, opportunities, users
 
@@ -100,10 +100,14 @@ def make_deal(uow_factory: Callable, org: Org, *, n: int = 1, amount: str = "500
 
 
 def approve_quote(uow_factory: Callable, opp_id: int) -> None:
-    """Stand-in for CPQ (next issue): an approved quote row that satisfies ATB's precondition."""
+    """A bare approved quote row that satisfies ATB's precondition (when the deal has none yet);
+    tests of CPQ itself build real quotes through domain.services.quotes."""
     with uow_factory() as uow:
-        uow.quotes.add(QuoteRecord(opportunity_id=opp_id, version=1, status="approved",
-                                   total=Decimal("1"), currency="CNY", created_at=uow.now()))
+        if uow.quotes.has_approved(opp_id):
+            return
+        version = max((x.version for x in uow.quotes.for_opportunity(opp_id)), default=0) + 1
+        uow.quotes.add(Quote(opportunity_id=opp_id, version=version, status="approved",
+                             total=Decimal("1"), currency="CNY", created_at=uow.now()))
         uow.commit()
 
 

@@ -28,13 +28,16 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from domain.errors import Conflict
+from domain.model.catalog import DiscountBand, PriceBook, PriceBookEntry, Product
 from domain.model.leads import OPEN_STATUSES
+from domain.model.quotes import APPROVED_OR_LATER
 from domain.model.records import AssignmentRule, GatePolicy, OutboxMessage, StagePolicy
 from domain.rbac import Scope
 
 TABLES = (
     "users", "teams", "leads", "accounts", "contacts", "opportunities", "activities", "approvals",
     "quotes", "audit", "outbox", "stage_policies", "gate_policies", "assignment_rules",
+    "products", "price_books", "price_book_entries", "discount_bands",
 )
 _OPEN = {s.value for s in OPEN_STATUSES}
 
@@ -59,6 +62,9 @@ UNIQUE: dict[str, list[Callable[[object], Iterable]]] = {
         lambda r: [(r.id, "decision", d.step_seq) for d in r.decisions],
     ],
     "quotes": [lambda q: [(q.opportunity_id, q.version)]],
+    "products": [lambda p: [p.sku.lower()]],
+    "price_books": [lambda b: [b.name], lambda b: [(b.region, b.currency)]],
+    "price_book_entries": [lambda e: [(e.price_book_id, e.product_id)]],
     "outbox": [lambda m: [m.key]],
     "stage_policies": [lambda p: [p.stage]],
     "gate_policies": [lambda g: [g.kind], lambda g: [(g.from_stage, g.to_stage)]],
@@ -297,8 +303,69 @@ class FakeQuoteRepository(FakeRepository):
     table = "quotes"
 
     def has_approved(self, opportunity_id: int) -> bool:
-        return any(q.opportunity_id == opportunity_id and q.status in ("approved", "sent", "accepted")
-                   for q in self.all())
+        return any(q.opportunity_id == opportunity_id and q.status in APPROVED_OR_LATER for q in self.all())
+
+    def for_opportunity(self, opportunity_id: int) -> list:
+        return sorted((q for q in self.all() if q.opportunity_id == opportunity_id), key=lambda q: q.version)
+
+    def won_line_discounts(self, product_ids, *, since) -> list[tuple]:
+        opps = self.uow.tables["opportunities"]
+        return [(line.discount_pct, opps[q.opportunity_id].owner_id, q.opportunity_id)
+                for q in self.all() if q.status == "accepted"
+                and opps[q.opportunity_id].stage == "won" and opps[q.opportunity_id].stage_changed_at >= since
+                for line in q.lines if line.product_id in product_ids]
+
+
+class FakeCatalogRepository:
+    TABLE_OF = {Product: "products", PriceBook: "price_books", PriceBookEntry: "price_book_entries",
+                DiscountBand: "discount_bands"}
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def add(self, obj):
+        table = self.TABLE_OF[type(obj)]
+        if obj.id is None:
+            obj.id = self.uow.store.next_id(table)
+        self.uow.tables[table][obj.id] = obj
+        self.uow.autoflush()
+        return obj
+
+    def _all(self, table: str) -> list:
+        self.uow.autoflush()
+        return _by_id(self.uow.tables[table].values())
+
+    def products(self) -> list:
+        return sorted(self._all("products"), key=lambda p: p.sku)
+
+    def product_by_sku(self, sku: str):
+        return next((p for p in self._all("products") if p.sku.lower() == sku.strip().lower()), None)
+
+    def find_product(self, text: str):
+        needle = text.strip().lower()
+        return self.product_by_sku(text) or next(
+            (p for p in self.products() if needle in (p.name_en.lower(), p.name_zh.lower())), None)
+
+    def similar_products(self, text: str, limit: int = 3) -> list[str]:
+        import difflib
+
+        return difflib.get_close_matches(text.strip(), [p.sku for p in self.products() if p.active], n=limit,
+                                          cutoff=0.5)
+
+    def price_books(self) -> list:
+        return [b for b in self._all("price_books") if b.active]
+
+    def price_book_for(self, region: str, currency: str):
+        books = [b for b in self.price_books() if b.currency == currency]
+        return next((b for b in books if b.region == region), None) or next(
+            (b for b in books if b.region == "*"), None)
+
+    def entry(self, price_book_id: int, product_id: int):
+        return next((e for e in self._all("price_book_entries")
+                     if e.price_book_id == price_book_id and e.product_id == product_id), None)
+
+    def discount_bands(self) -> list:
+        return sorted(self._all("discount_bands"), key=lambda b: b.priority)
 
 
 class FakeAuditRepository(FakeRepository):
@@ -341,6 +408,7 @@ class FakeUnitOfWork:
         self.approvals = FakeApprovalRepository(self)
         self.policies = FakePolicyRepository(self)
         self.quotes = FakeQuoteRepository(self)
+        self.catalog = FakeCatalogRepository(self)
         self.audit = FakeAuditRepository(self)
         self.outbox = FakeOutboxRepository(self)
         return self
@@ -390,7 +458,8 @@ class FakeUnitOfWork:
         for table, attr, parent_attr in (("opportunities", "members", "opportunity_id"),
                                          ("opportunities", "history", "opportunity_id"),
                                          ("approvals", "steps", "request_id"),
-                                         ("approvals", "decisions", "request_id")):
+                                         ("approvals", "decisions", "request_id"),
+                                         ("quotes", "lines", "quote_id")):
             for parent in self.tables[table].values():
                 for child in getattr(parent, attr):
                     setattr(child, parent_attr, parent.id)

@@ -332,10 +332,14 @@ def test_worker_once_delivers_pending_events(seeded, tmp_path, capsys):
     path = copy_db(seeded, tmp_path / "worker.db")
     url = url_of(path)
     pending = count(url, t.outbox, t.outbox.c.dispatched_at.is_(None))
+    assert run(capsys, "--db", url, "index")[0] == 0  # with playbooks, the worker also nudges
     code, out, err = run(capsys, "--db", url, "worker", "--once")
     assert code == 0, err
     assert f"{pending} event(s) delivered" in out
     assert "LeadCreated" in out and "GatePassed" in out
+    # each iron-triangle seat got its checklist, in the person's language (the demo is mostly zh)
+    assert "→ AR (user" in out and "→ SR (user" in out and "→ FR (user" in out
+    assert "你的检查清单" in out or "Your checklist" in out
     assert count(url, t.outbox, t.outbox.c.dispatched_at.is_(None)) == 0
     code, out, _ = run(capsys, "--db", url, "worker", "--once")
     assert code == 0 and "0 event(s) delivered" in out

@@ -14,9 +14,10 @@ from domain.model.records import (
     AuditEntry,
     GatePolicy,
     OutboxMessage,
-    QuoteRecord,
     StagePolicy,
 )
+from domain.model.catalog import DiscountBand, PriceBook, PriceBookEntry, Product
+from domain.model.quotes import Quote, QuoteLine
 from domain.model.users import Team, User, UserRole
 
 mapper_registry = registry()
@@ -65,6 +66,14 @@ def start_mappers() -> None:
     m(StagePolicy, t.stage_policies)
     m(GatePolicy, t.gate_policies)
     m(AssignmentRule, t.assignment_rules)
-    m(QuoteRecord, t.quotes)
+    m(Product, t.products)
+    m(PriceBook, t.price_books)
+    m(PriceBookEntry, t.price_book_entries)
+    m(DiscountBand, t.discount_bands)
+    m(QuoteLine, t.quote_lines)
+    m(Quote, t.quotes, properties={
+        "lines": relationship(QuoteLine, cascade="all, delete-orphan", lazy="selectin",
+                              order_by=t.quote_lines.c.position),
+    })
     m(AuditEntry, t.audit_log)
     m(OutboxMessage, t.outbox)

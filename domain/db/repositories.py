@@ -19,9 +19,10 @@ from domain.model.records import (
     AuditEntry,
     GatePolicy,
     OutboxMessage,
-    QuoteRecord,
     StagePolicy,
 )
+from domain.model.catalog import DiscountBand, PriceBook, PriceBookEntry, Product
+from domain.model.quotes import APPROVED_OR_LATER, Quote
 from domain.model.users import Team, User
 from domain.rbac import Scope
 
@@ -284,14 +285,80 @@ class PolicyRepository:
         ))
 
 
-class QuoteRepository(SqlRepository[QuoteRecord]):
-    model = QuoteRecord
+class QuoteRepository(SqlRepository[Quote]):
+    model = Quote
 
     def has_approved(self, opportunity_id: int) -> bool:
         return bool(self.session.scalar(select(exists().where(
             t.quotes.c.opportunity_id == opportunity_id,
-            t.quotes.c.status.in_(["approved", "sent", "accepted"]),
+            t.quotes.c.status.in_(sorted(APPROVED_OR_LATER)),
         ))))
+
+    def for_opportunity(self, opportunity_id: int) -> list[Quote]:
+        return list(self.session.scalars(select(Quote).where(t.quotes.c.opportunity_id == opportunity_id)
+                                         .order_by(t.quotes.c.version)))
+
+    def won_line_discounts(self, product_ids: list[int], *, since: datetime) -> list[tuple]:
+        """(line discount %, deal owner, deal id) of accepted quotes on deals won since `since`."""
+        if not product_ids:
+            return []
+        rows = self.session.execute(
+            select(t.quote_lines.c.discount_pct, t.opportunities.c.owner_id, t.opportunities.c.id)
+            .join(t.quotes, t.quotes.c.id == t.quote_lines.c.quote_id)
+            .join(t.opportunities, t.opportunities.c.id == t.quotes.c.opportunity_id)
+            .where(t.quote_lines.c.product_id.in_(product_ids), t.quotes.c.status == "accepted",
+                   t.opportunities.c.stage == "won", t.opportunities.c.stage_changed_at >= since))
+        return [tuple(r) for r in rows]
+
+
+class CatalogRepository:
+    """Products, price books and the discount policy; small, read on every quote."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, obj):
+        self.session.add(obj)
+        self.session.flush()
+        return obj
+
+    def products(self) -> list[Product]:
+        return list(self.session.scalars(select(Product).order_by(t.products.c.sku)))
+
+    def product_by_sku(self, sku: str) -> Product | None:
+        return self.session.scalar(select(Product).where(func.lower(t.products.c.sku) == sku.strip().lower()))
+
+    def find_product(self, text: str) -> Product | None:
+        """By SKU, else by exact English or Chinese name (case-insensitive)."""
+        found = self.product_by_sku(text)
+        if found is not None:
+            return found
+        needle = text.strip().lower()
+        return next((p for p in self.products() if needle in (p.name_en.lower(), p.name_zh.lower())), None)
+
+    def similar_products(self, text: str, limit: int = 3) -> list[str]:
+        import difflib
+
+        names = {p.sku: p for p in self.products() if p.active}
+        keys = list(names) + [p.name_en for p in names.values()] + [p.name_zh for p in names.values()]
+        hits = difflib.get_close_matches(text.strip(), keys, n=limit, cutoff=0.5)
+        skus = {h if h in names else next(p.sku for p in names.values() if h in (p.name_en, p.name_zh)) for h in hits}
+        return sorted(skus)
+
+    def price_books(self) -> list[PriceBook]:
+        return list(self.session.scalars(select(PriceBook).where(t.price_books.c.active.is_(True))))
+
+    def price_book_for(self, region: str, currency: str) -> PriceBook | None:
+        books = [b for b in self.price_books() if b.currency == currency]
+        return next((b for b in books if b.region == region), None) or next(
+            (b for b in books if b.region == "*"), None)
+
+    def entry(self, price_book_id: int, product_id: int) -> PriceBookEntry | None:
+        return self.session.scalar(select(PriceBookEntry).where(
+            t.price_book_entries.c.price_book_id == price_book_id, t.price_book_entries.c.product_id == product_id))
+
+    def discount_bands(self) -> list[DiscountBand]:
+        return list(self.session.scalars(select(DiscountBand).order_by(t.discount_bands.c.priority)))
 
 
 class AuditRepository(SqlRepository[AuditEntry]):

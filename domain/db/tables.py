@@ -383,6 +383,61 @@ approval_decisions = Table(
     CheckConstraint("outcome <> 'reject' OR comment IS NOT NULL", name="reject_has_reason"),
 )
 
+products = Table(
+    "products",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sku", String(40), nullable=False, unique=True),
+    Column("name_en", String(200), nullable=False),
+    Column("name_zh", String(200), nullable=False),
+    Column("unit", String(20), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("cost", MONEY, nullable=False),
+    Column("floor_price", MONEY, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    one_of("currency", CURRENCIES),
+    CheckConstraint("cost >= 0", name="cost_positive"),
+    CheckConstraint("floor_price >= 0", name="floor_positive"),
+)
+
+price_books = Table(
+    "price_books",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("region", String(50), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    one_of("currency", CURRENCIES),
+    UniqueConstraint("region", "currency"),
+)
+
+price_book_entries = Table(
+    "price_book_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("price_book_id", Integer, ForeignKey("price_books.id", ondelete="CASCADE"), nullable=False),
+    Column("product_id", Integer, ForeignKey("products.id"), nullable=False),
+    Column("list_price", MONEY, nullable=False),
+    CheckConstraint("list_price >= 0", name="list_price_positive"),
+    UniqueConstraint("price_book_id", "product_id"),
+)
+
+discount_bands = Table(
+    "discount_bands",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("priority", Integer, nullable=False),
+    Column("label", String(100), nullable=False, server_default=""),
+    Column("max_discount_pct", Numeric(5, 2), nullable=False),
+    Column("max_amount", MONEY),
+    Column("min_margin_pct", Numeric(6, 2)),
+    Column("steps", JSON, nullable=False),
+    CheckConstraint("max_discount_pct BETWEEN 0 AND 100", name="discount_range"),
+)
+
+QUOTE_STATUSES = ["draft", "pending_approval", "approved", "rejected", "sent", "accepted", "expired", "superseded"]
+
 quotes = Table(
     "quotes",
     metadata,
@@ -393,12 +448,45 @@ quotes = Table(
     Column("total", MONEY, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("created_at", DateTime, nullable=False),
-    one_of(
-        "status",
-        ["draft", "pending_approval", "approved", "rejected", "sent", "accepted", "expired", "superseded"],
-    ),
+    Column("price_book_id", Integer, ForeignKey("price_books.id")),
+    Column("list_total", MONEY, nullable=False, server_default="0"),
+    Column("cost_total", MONEY, nullable=False, server_default="0"),
+    Column("discount_pct", Numeric(5, 2), nullable=False, server_default="0"),
+    Column("margin_pct", Numeric(7, 2)),
+    Column("valid_until", Date),
+    Column("created_by", Integer, ForeignKey("users.id")),
+    Column("approval_id", Integer, ForeignKey("approval_requests.id")),
+    Column("approved_discount_pct", Numeric(5, 2)),
+    Column("approved_margin_pct", Numeric(7, 2)),
+    Column("submitted_at", DateTime),
+    Column("sent_at", DateTime),
+    Column("accepted_at", DateTime),
+    one_of("status", QUOTE_STATUSES),
     one_of("currency", CURRENCIES),
     UniqueConstraint("opportunity_id", "version"),
+    CheckConstraint("total >= 0 AND list_total >= 0 AND cost_total >= 0", name="totals_positive"),
+    CheckConstraint("discount_pct BETWEEN 0 AND 100", name="discount_range"),
+    CheckConstraint("status <> 'sent' OR sent_at IS NOT NULL", name="sent_has_time"),
+)
+
+quote_lines = Table(
+    "quote_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("quote_id", Integer, ForeignKey("quotes.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("product_id", Integer, ForeignKey("products.id"), nullable=False),
+    Column("sku", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("quantity", Numeric(12, 2), nullable=False),
+    Column("list_price", MONEY, nullable=False),
+    Column("discount_pct", Numeric(5, 2), nullable=False),
+    Column("unit_cost", MONEY, nullable=False),
+    Column("floor_price", MONEY, nullable=False),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("discount_pct BETWEEN 0 AND 100", name="discount_range"),
+    CheckConstraint("list_price >= 0", name="list_price_positive"),
+    UniqueConstraint("quote_id", "position"),
 )
 
 audit_log = Table(

@@ -75,6 +75,7 @@ class SqlAlchemyUnitOfWork:
         self.approvals = r.ApprovalRepository(s)
         self.policies = r.PolicyRepository(s)
         self.quotes = r.QuoteRepository(s)
+        self.catalog = r.CatalogRepository(s)
         self.audit = r.AuditRepository(s)
         self.outbox = r.OutboxRepository(s)
         return self

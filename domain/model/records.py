@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 
 
 @dataclass(eq=False)
@@ -38,22 +37,6 @@ class AssignmentRule:
     max_open_leads: int = 50
     last_assigned_user_id: int | None = None
     active: bool = True
-    id: int | None = None
-
-
-@dataclass(eq=False)
-class QuoteRecord:
-    """The part of a quote the opportunity gates read (ATB needs an approved one).
-
-    CPQ (lines, discounts, versions' content) builds on this table in the next issue.
-    """
-
-    opportunity_id: int
-    version: int
-    status: str
-    total: Decimal
-    currency: str
-    created_at: datetime
     id: int | None = None
 
 

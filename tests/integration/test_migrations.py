@@ -7,7 +7,9 @@ from sqlalchemy import CheckConstraint, inspect, select, text
 
 from domain.db import tables as t
 from domain.db.engine import make_engine
-from domain.db.migrate import downgrade, upgrade
+from alembic.script import ScriptDirectory
+
+from domain.db.migrate import alembic_config, downgrade, upgrade
 from domain.db.uow import SqlAlchemyUnitOfWork, session_factory
 from domain.policy_defaults import GATES, STAGE_PROBABILITIES, SYSTEM_EMAIL, seed_policies
 
@@ -86,7 +88,8 @@ def test_upgrade_downgrade_upgrade_round_trip(empty_db_url):
     eng = make_engine(empty_db_url)
     try:
         with eng.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+            head = ScriptDirectory.from_config(alembic_config(empty_db_url)).get_current_head()
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
     finally:
         eng.dispose()
 
@@ -147,5 +150,34 @@ def test_seed_policies_writes_stage_probabilities_gates_and_system_user(db_url):
             assert roles == ["admin"]
             assert system.active is True
             assert conn.execute(select(t.users)).all() == [system]
+    finally:
+        eng.dispose()
+
+
+def test_quotes_written_before_cpq_survive_the_cpq_migration(empty_db_url):
+    """0001 → 0002 adds columns to quotes: rows that exist keep their values and get defaults."""
+    upgrade(empty_db_url, "0001")
+    eng = make_engine(empty_db_url)
+    try:
+        with eng.begin() as conn:
+            conn.execute(text("INSERT INTO users (id, email, name_en, locale, region, active) "
+                              "VALUES (1, 'a@x.com', 'A', 'en', 'east', true)"))
+            conn.execute(text("INSERT INTO accounts (id, name, name_norm, region, tier, owner_id, created_at, "
+                              "updated_at) VALUES (1, 'Acme', 'acme', 'east', 'standard', 1, :t, :t)"),
+                         {"t": "2026-01-01 00:00:00"})
+            conn.execute(text("INSERT INTO opportunities (id, name, account_id, owner_id, amount, currency, region, "
+                              "competitors, stage, probability, created_at, updated_at, stage_changed_at, version) "
+                              "VALUES (1, 'Deal', 1, 1, 100, 'CNY', 'east', '[]', 'solution', 40, :t, :t, :t, 1)"),
+                         {"t": "2026-01-01 00:00:00"})
+            conn.execute(text("INSERT INTO quotes (opportunity_id, version, status, total, currency, created_at) "
+                              "VALUES (1, 1, 'approved', 100, 'CNY', :t)"), {"t": "2026-01-01 00:00:00"})
+        eng.dispose()
+        upgrade(empty_db_url)
+        with eng.connect() as conn:
+            row = conn.execute(select(t.quotes)).one()
+        assert (row.status, row.total, row.list_total, row.discount_pct, row.price_book_id) == (
+            "approved", 100, 0, 0, None)
+        with SqlAlchemyUnitOfWork(session_factory(eng)) as uow:
+            assert uow.quotes.has_approved(1)  # ATB still sees it
     finally:
         eng.dispose()

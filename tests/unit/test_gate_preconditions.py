@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from domain.errors import InvalidTransition, PermissionDenied, ValidationFailed
-from domain.model.records import QuoteRecord
+from domain.model.quotes import Quote
 from domain.rbac import UseCase
 from domain.services import approvals, opportunities, users
 from domain.services.base import begin
@@ -44,7 +44,7 @@ def _request_fails_with(run, org, store, opp_id, kind, missing):
 
 def _quote(uow_factory, opp_id, status, version=1):
     with uow_factory() as uow:
-        uow.quotes.add(QuoteRecord(opportunity_id=opp_id, version=version, status=status, total=Decimal("9"),
+        uow.quotes.add(Quote(opportunity_id=opp_id, version=version, status=status, total=Decimal("9"),
                                    currency="CNY", created_at=uow.now()))
         uow.commit()
 

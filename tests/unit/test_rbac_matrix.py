@@ -15,7 +15,8 @@ from domain.actor import Actor
 from domain.errors import Conflict, LTCError, PermissionDenied, ValidationFailed
 from domain.model.vocab import Role
 from domain.rbac import UseCase
-from domain.services import accounts, activities, approvals, leads, opportunities, users
+from domain.services import (accounts, activities, approvals, audit_trail, catalog, leads, next_steps,
+                             opportunities, quotes, users)
 from domain.services.base import begin
 from tests.unit.conftest import drive_to, new_deal
 
@@ -65,6 +66,18 @@ create_team              D   D   D   D   D   D   D   D   A
 set_team_manager         D   D   D   D   D   D   D   D   A
 add_assignment_rule      D   D   D   D   D   D   D   D   A
 expire_approvals         D   D   D   D   D   D   D   D   A
+next_steps               A   A   A   A   A   A   A   A   A
+audit_trail              A   A   A   A   A   A   A   A   A
+create_product           D   D   D   D   D   D   D   A   A
+create_price_book        D   D   D   D   D   D   D   A   A
+list_products            A   A   A   A   A   A   A   A   A
+create_quote             A   A   D   A   A   D   D   D   A
+update_quote             A   A   D   A   A   D   D   D   A
+submit_quote             A   A   D   A   A   D   D   D   A
+send_quote               A   D   D   A   A   D   D   D   A
+accept_quote             A   D   D   A   A   D   D   D   A
+get_quote                A   A   A   A   A   A   A   A   A
+list_quotes              A   A   A   A   A   A   A   A   A
 """
 
 
@@ -75,6 +88,9 @@ def _parse(text: str) -> dict[tuple[str, str], bool]:
 
 MATRIX = _parse(MATRIX_TEXT)
 CASE_NAMES = sorted({case for case, _ in MATRIX})
+
+QUOTE_CASES = ("create_quote", "update_quote", "submit_quote", "send_quote", "accept_quote", "get_quote",
+               "list_quotes")
 
 # Allowed by role and row, yet refused for a business reason the case cannot avoid.
 BUSINESS_REFUSALS = {
@@ -119,6 +135,20 @@ def _setup(run, org, uow_factory, store, role: str, case: str) -> Env:
         drive_to(uow_factory, org, opp, "bid")
     if case in ("cancel_approval", "get_approval"):
         env.ids["approval"] = run(approvals.request_gate, opp, "ATI", actor=rep).id
+    if case in QUOTE_CASES or case in ("create_product", "create_price_book"):
+        admin = org.actor("admin")
+        run(catalog.create_product, {"sku": "RTR-X", "name_en": "Router X", "name_zh": "路由器X",
+                                     "cost": "40", "floor_price": "60"}, actor=admin)
+        if case != "create_product":
+            run(catalog.create_price_book, {"name": "East", "region": "east", "prices": {"RTR-X": "100"}},
+                actor=admin)
+    if case in QUOTE_CASES and case != "create_quote":
+        env.ids["quote"] = run(quotes.create_quote, opp, {"lines": [{"product": "RTR-X", "quantity": "3"}]},
+                               actor=rep).id
+        if case in ("send_quote", "accept_quote"):
+            run(quotes.submit_quote, env.ids["quote"], actor=rep)  # 0 % off: approved at once
+        if case == "accept_quote":
+            run(quotes.send_quote, env.ids["quote"], actor=rep)
     if case == "decide_approval":  # a request whose one step is for the acting user's role
         with uow_factory() as uow:
             ctx = begin(uow, rep, UseCase.VIEW_OPPORTUNITY)
@@ -172,12 +202,29 @@ CASES = {
     "set_team_manager": lambda e: e.call(users.set_team_manager, e.org["team_west"], e.org["manager_w"]),
     "add_assignment_rule": lambda e: e.call(users.add_assignment_rule, {"priority": 5, "team_id": e.org["team_west"]}),
     "expire_approvals": lambda e: e.call(approvals.expire_approvals),
+    "next_steps": lambda e: e.call(next_steps.next_steps, e.ids["opp"]),
+    "audit_trail": lambda e: e.call(audit_trail.audit_trail, "opportunity", e.ids["opp"]),
+    "create_product": lambda e: e.call(catalog.create_product, {"sku": "SVC-1", "name_en": "Day",
+                                                                "name_zh": "人天", "cost": "1", "floor_price": "1"}),
+    "create_price_book": lambda e: e.call(catalog.create_price_book, {"name": "West", "region": "west",
+                                                                      "prices": {"RTR-X": "100"}}),
+    "list_products": lambda e: e.call(catalog.list_products),
+    "create_quote": lambda e: e.call(quotes.create_quote, e.ids["opp"],
+                                     {"lines": [{"product": "RTR-X", "quantity": "1"}]}),
+    "update_quote": lambda e: e.call(quotes.update_quote, e.ids["quote"],
+                                     {"lines": [{"product": "RTR-X", "quantity": "2"}]}),
+    "submit_quote": lambda e: e.call(quotes.submit_quote, e.ids["quote"]),
+    "send_quote": lambda e: e.call(quotes.send_quote, e.ids["quote"]),
+    "accept_quote": lambda e: e.call(quotes.accept_quote, e.ids["quote"]),
+    "get_quote": lambda e: e.call(quotes.get_quote, e.ids["quote"]),
+    "list_quotes": lambda e: e.call(quotes.list_quotes, e.ids["opp"]),
 }
 
 
 def test_the_matrix_covers_every_role_and_every_public_use_case():
     assert set(COLUMNS) == {r.value for r in Role} and set(WHO) == set(COLUMNS)
-    public = {name for module in (accounts, activities, approvals, leads, opportunities, users)
+    public = {name for module in (accounts, activities, approvals, audit_trail, catalog, leads, next_steps,
+                                  opportunities, quotes, users)
               for name, fn in vars(module).items()
               if inspect.isfunction(fn) and fn.__module__ == module.__name__ and not name.startswith("_")
               and "actor" in inspect.signature(fn).parameters}

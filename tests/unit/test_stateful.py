@@ -23,7 +23,7 @@ from hypothesis.stateful import (
 
 from domain.errors import LTCError
 from domain.model.opportunities import CLOSED_STAGES, OPEN_STAGES, STAGE_ORDER
-from domain.model.records import QuoteRecord
+from domain.model.quotes import Quote
 from domain.services import approvals, opportunities
 from tests import builders
 from tests.fakes import FakeStore, FakeUnitOfWork
@@ -116,7 +116,7 @@ class DealMachine(RuleBasedStateMachine):
     def add_quote(self, deal, status):
         with FakeUnitOfWork(self.store) as uow:
             version = 1 + sum(1 for q in uow.quotes.all() if q.opportunity_id == deal)
-            uow.quotes.add(QuoteRecord(opportunity_id=deal, version=version, status=status,
+            uow.quotes.add(Quote(opportunity_id=deal, version=version, status=status,
                                        total=Decimal("100"), currency="CNY", created_at=uow.now()))
             uow.commit()
 
