@@ -205,6 +205,8 @@ def parse_ref(ref: str) -> tuple[str, int, str]:
     prefix, number = m.group(1).upper(), int(m.group(2))
     if number <= 0:
         raise CliError(f"'{ref}': reference numbers start at 1")
+    if number > 2**31 - 1:  # beyond every id column: say so instead of overflowing the driver
+        raise CliError(f"'{ref}': no record has a number that large")
     return REF_KINDS[prefix], number, f"{prefix}-{number:05d}"
 
 

@@ -589,6 +589,9 @@ def _log(s: _Seed, uow, who: str, kind: str, words: str, **about) -> None:
 
 # --- organisation ------------------------------------------------------------------------------
 
+DECISION_TTL_HOURS = 24 * 14
+
+
 def _org_steps(s: _Seed) -> None:
     def teams(uow, s: _Seed) -> None:
         for key, (name, region, _) in TEAMS.items():
@@ -733,8 +736,9 @@ def _deal_steps(s: _Seed, d: DealSpec, phone_no: int) -> None:  # noqa: C901 - a
 
     def gate(at: int, kind: str, *, note: str | None = None, ttl: int | None = None) -> None:
         def request(uow, s: _Seed) -> None:
-            kwargs = {"ttl_hours": ttl} if ttl else {}
-            view = approval_svc.request_gate(opp(s), kind, note=note, actor=s.actor(rep), uow=uow, **kwargs)
+            # The story decides gates days after requesting them: a week's lifetime unless told otherwise.
+            view = approval_svc.request_gate(opp(s), kind, note=note, actor=s.actor(rep), uow=uow,
+                                             ttl_hours=ttl or DECISION_TTL_HOURS)
             s.approvals[f"{k}:{kind}"] = view.id
 
         s.at(at, 2, f"{k}: request {kind}", request)

@@ -343,8 +343,11 @@ class FakeCatalogRepository:
 
     def find_product(self, text: str):
         needle = text.strip().lower()
-        return self.product_by_sku(text) or next(
-            (p for p in self.products() if needle in (p.name_en.lower(), p.name_zh.lower())), None)
+        found = self.product_by_sku(text)
+        if found is not None:
+            return found if found.active else None
+        return next((p for p in self.products() if p.active and needle in (p.name_en.lower(), p.name_zh.lower())),
+                    None)
 
     def similar_products(self, text: str, limit: int = 3) -> list[str]:
         import difflib

@@ -390,3 +390,9 @@ def test_index_ask_and_next(db, capsys, chroma_dir):
     assert code == 0 and "OPP-00028" in out
     code, out, _ = run(capsys, "--db", db, "next", "LEAD-00001")
     assert code == 1 and "OPP-" in out + _
+
+
+def test_a_reference_number_too_large_for_any_record_is_a_clear_error(db, capsys):
+    for argv in (["show", "OPP-99999999999999999999"], ["audit", "LEAD-99999999999999"], ["next", "OPP-9999999999"]):
+        code, out, err = run(capsys, "--db", db, *argv)
+        assert code == 1 and "no record has a number that large" in out + err and "Traceback" not in out + err

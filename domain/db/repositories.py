@@ -329,12 +329,13 @@ class CatalogRepository:
         return self.session.scalar(select(Product).where(func.lower(t.products.c.sku) == sku.strip().lower()))
 
     def find_product(self, text: str) -> Product | None:
-        """By SKU, else by exact English or Chinese name (case-insensitive)."""
+        """An active product by SKU, else by exact English or Chinese name (case-insensitive)."""
         found = self.product_by_sku(text)
         if found is not None:
-            return found
+            return found if found.active else None
         needle = text.strip().lower()
-        return next((p for p in self.products() if needle in (p.name_en.lower(), p.name_zh.lower())), None)
+        return next((p for p in self.products()
+                     if p.active and needle in (p.name_en.lower(), p.name_zh.lower())), None)
 
     def similar_products(self, text: str, limit: int = 3) -> list[str]:
         import difflib

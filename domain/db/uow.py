@@ -5,7 +5,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+import logging
+import re
+
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -13,6 +16,8 @@ from domain.db import repositories as r
 from domain.db.orm import start_mappers
 from domain.errors import Conflict
 
+
+log = logging.getLogger(__name__)
 
 # What a person should read when a database rule stops a change (constraint name → message).
 FRIENDLY = {
@@ -37,10 +42,22 @@ def as_conflict(exc: Exception) -> Conflict | None:
         for name, message in FRIENDLY.items():
             if name in text:
                 return Conflict(message, details={"constraint": name})
-        return Conflict(f"The change breaks a database rule: {exc.orig}")
+        # The driver's text can carry whole rows (PostgreSQL's DETAIL): keep it in the logs only.
+        log.warning("constraint violation: %s", exc.orig)
+        return Conflict("The change breaks a database rule; nothing was saved",
+                        details={"constraint": _constraint_name(str(exc.orig))})
+    if isinstance(exc, DataError):
+        log.warning("value rejected by the database: %s", exc.orig)
+        return Conflict("A value is out of the range the database can store (an amount or quantity too large?); "
+                        "nothing was saved")
     if isinstance(exc, OperationalError) and getattr(exc.orig, "sqlstate", None) in RETRYABLE:
         return Conflict("The database was busy with a competing change; please try again")
     return None
+
+
+def _constraint_name(text: str) -> str | None:
+    m = re.search(r'constraint "([^"]+)"', text) or re.search(r"(?:UNIQUE|CHECK) constraint failed: (\S+)", text)
+    return m.group(1) if m else None
 
 
 def utcnow() -> datetime:
@@ -98,7 +115,7 @@ class SqlAlchemyUnitOfWork:
         try:
             self.outbox.write_pending()
             self.session.commit()
-        except (StaleDataError, IntegrityError, OperationalError) as e:
+        except (StaleDataError, IntegrityError, DataError, OperationalError) as e:
             self.session.rollback()
             conflict = as_conflict(e)
             if conflict is None:
@@ -116,7 +133,7 @@ class SqlAlchemyUnitOfWork:
         assert self.session is not None
         try:
             self.session.flush()
-        except (StaleDataError, IntegrityError) as e:
+        except (StaleDataError, IntegrityError, DataError) as e:
             self.session.rollback()
             raise as_conflict(e) from e
 

@@ -14,11 +14,12 @@ DRAFT, PENDING, APPROVED, REJECTED = "draft", "pending_approval", "approved", "r
 SENT, ACCEPTED, EXPIRED, SUPERSEDED = "sent", "accepted", "expired", "superseded"
 STATUSES = (DRAFT, PENDING, APPROVED, REJECTED, SENT, ACCEPTED, EXPIRED, SUPERSEDED)
 
+# EXPIRED from every open status: validity ran out, or the deal closed.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    DRAFT: frozenset({PENDING, APPROVED, SUPERSEDED}),
-    PENDING: frozenset({APPROVED, REJECTED, SUPERSEDED}),
+    DRAFT: frozenset({PENDING, APPROVED, SUPERSEDED, EXPIRED}),
+    PENDING: frozenset({APPROVED, REJECTED, DRAFT, SUPERSEDED, EXPIRED}),  # DRAFT: approval cancelled/expired
     APPROVED: frozenset({SENT, DRAFT, SUPERSEDED, EXPIRED}),  # DRAFT: an edit that made it worse
-    REJECTED: frozenset({DRAFT, SUPERSEDED}),
+    REJECTED: frozenset({DRAFT, SUPERSEDED, EXPIRED}),
     SENT: frozenset({ACCEPTED, EXPIRED, SUPERSEDED}),
     ACCEPTED: frozenset(),
     EXPIRED: frozenset(),
@@ -102,6 +103,11 @@ class Quote:
                              if self.list_total else Decimal("0"))
         self.margin_pct = (cents((self.total - self.cost_total) * HUNDRED / self.total)
                            if self.total else None)
+
+    @property
+    def routing_discount_pct(self) -> Decimal:
+        """What the discount policy routes on: the overall discount, or a deeper single line."""
+        return max([self.discount_pct, *(line.discount_pct for line in self.lines)])
 
     def below_floor(self) -> list[QuoteLine]:
         return [line for line in self.lines if line.net_unit < line.floor_price]

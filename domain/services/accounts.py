@@ -183,6 +183,9 @@ def update_account(account_id: int, data: AccountUpdate | dict, *, actor: Actor,
     ctx = begin(uow, actor, UseCase.UPDATE_ACCOUNT)
     cmd = parse(AccountUpdate, data)
     account = visible_account(uow, ctx, account_id)
+    if not (ctx.user.id == account.owner_id or ctx.user.roles & {Role.ADMIN, Role.SALES_OPS}
+            or (ctx.scope.is_manager and account.owner_id in ctx.scope.subtree)):
+        raise PermissionDenied(f"Only {account.ref}'s AR or their managers may change it")
     changes = cmd.model_dump(exclude_unset=True)
     if not changes:
         raise ValidationFailed("Nothing to update: give at least one field", allowed=list(AccountUpdate.model_fields))
@@ -241,7 +244,8 @@ def account_360(account_id: int, *, actor: Actor, uow) -> Account360:
         open_pipeline={k: str(v) for k, v in pipeline.items()},
         activities=[ActivityLine(id=a.id, kind=a.kind, subject=a.subject, occurred_at=a.occurred_at,
                                  user_id=a.user_id, opportunity_id=a.opportunity_id)
-                    for a in uow.activities.for_subject(account_id=account.id, limit=20)],
+                    for a in uow.activities.for_subject(account_id=account.id, limit=200)
+                    if a.opportunity_id is None or a.opportunity_id in {o.id for o in opps}][:20],
     )
 
 

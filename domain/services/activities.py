@@ -1,9 +1,10 @@
 """Log activities (call, meeting, email, note) against a lead, account, contact or opportunity."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from domain.actor import Actor
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
@@ -17,11 +18,19 @@ from domain.services.opportunities import visible_opportunity
 from domain.services.schemas import Input, Text, View
 
 
+def _naive_utc(value: datetime | None) -> datetime | None:
+    # One convention in storage (naive UTC) whatever the database keeps of offsets.
+    if value is not None and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
 class ActivityCreate(Input):
     kind: ActivityKind
     subject: str = Field(min_length=1, max_length=200)
     body: Text | None = None
-    occurred_at: datetime | None = Field(None, description="when it happened; defaults to now")
+    occurred_at: Annotated[datetime | None, AfterValidator(_naive_utc)] = Field(
+        None, description="when it happened (UTC unless an offset is given); defaults to now")
     lead_id: int | None = None
     account_id: int | None = None
     contact_id: int | None = None
@@ -66,12 +75,15 @@ def log_activity(data: ActivityCreate | dict, *, actor: Actor, uow) -> ActivityV
             visible_account(uow, ctx, contact.account_id)
             account_id = contact.account_id
     if cmd.lead_id is not None:
-        lead = uow.leads.get(cmd.lead_id)
+        lead = uow.leads.get_for_update(cmd.lead_id)  # the status/score write must not lose a concurrent change
         if lead is None:
             raise NotFound(f"Lead LEAD-{cmd.lead_id:05d} does not exist", field="lead_id")
         if not ctx.scope.sees_lead(lead.owner_id):
             raise PermissionDenied(f"{lead.ref} belongs to someone outside your team")
     now = uow.now()
+    if cmd.occurred_at is not None and cmd.occurred_at > now + timedelta(minutes=5):
+        raise ValidationFailed(f"occurred_at {cmd.occurred_at:%Y-%m-%d %H:%M} UTC is in the future: log what happened",
+                               field="occurred_at")
     activity = Activity(kind=cmd.kind.value, subject=cmd.subject, body=cmd.body, user_id=ctx.user.id,
                         occurred_at=cmd.occurred_at or now, lead_id=cmd.lead_id, account_id=account_id,
                         contact_id=cmd.contact_id, opportunity_id=cmd.opportunity_id)

@@ -103,8 +103,10 @@ def _opportunity_subject(uow, subject_id: int) -> Subject:
 
 # Subject kinds and what happens when a request of a kind closes. Later features register here.
 SUBJECTS: dict[str, Callable] = {"opportunity": _opportunity_subject}
+ON_APPROVING: dict[str, Callable] = {}  # (uow, request) -> what is missing before an approval counts
 ON_APPROVED: dict[str, Callable] = {}
 ON_REJECTED: dict[str, Callable] = {}
+ON_CLOSED: dict[str, Callable] = {}  # cancelled or expired
 
 
 def _eligible(uow, request: ApprovalRequest, step: ApprovalStep, user: User, subject: Subject,
@@ -240,14 +242,25 @@ def decide_approval(approval_id: int, outcome: str, *, actor: Actor, uow,
     if outcome == Outcome.REJECT.value and not comment:
         raise ValidationFailed("A rejection needs a comment saying why", field="comment")
     request = lock_request(uow, approval_id)  # serialise racing decisions on PostgreSQL
+    subject = SUBJECTS[request.subject_type](uow, request.subject_id)
+    if not _may_view(uow, ctx, request, subject):
+        raise PermissionDenied(f"{request.ref} is about a deal you cannot see")
     recorded = _recorded_for(request, ctx.user.id)
     if recorded is not None:
         return to_view(uow, request, message=recorded)
+    if request.expires_at is not None and uow.now() > request.expires_at:
+        close_request(uow, ctx, request, ApprovalStatus.EXPIRED)
+        return to_view(uow, request, message=f"{request.ref} expired on {request.expires_at:%Y-%m-%d %H:%M} UTC "
+                                             "before it was decided; request it again")
     step = request.pending_step()
-    subject = SUBJECTS[request.subject_type](uow, request.subject_id)
     why_not = _eligible(uow, request, step, ctx.user, subject, uow.users.managers())
     if why_not:
         raise PermissionDenied(f"You cannot decide {request.ref}: {why_not}")
+    if outcome == Outcome.APPROVE.value:
+        missing = ON_APPROVING.get(request.kind, _nothing_missing)(uow, request)
+        if missing:  # the facts changed since the request: approving now would pass an unmet gate
+            raise ValidationFailed(f"{request.ref} cannot be approved now; missing: {', '.join(missing)}. "
+                                   "Reject it with a comment, or wait until it is fixed", missing=missing)
     decision = ApprovalDecision(step_seq=step.seq, decider_id=ctx.user.id, outcome=outcome,
                                 decided_at=uow.now(), channel=ctx.actor.channel.value,
                                 via_agent=ctx.actor.via_agent, comment=comment)
@@ -297,6 +310,34 @@ def _noop(*_args) -> None:
     return None
 
 
+def _nothing_missing(*_args) -> list[str]:
+    return []
+
+
+def _may_view(uow, ctx: Ctx, request: ApprovalRequest, subject: Subject) -> bool:
+    return (subject.visible(ctx) or ctx.user.id == request.requested_by
+            or any(d.decider_id == ctx.user.id for d in request.decisions)
+            or ctx.user.id in eligible_approvers(uow, request))
+
+
+def close_request(uow, ctx: Ctx, request: ApprovalRequest, status: ApprovalStatus, reason: str | None = None) -> None:
+    """Cancel or expire a pending request, and let its subject react (a quote goes back to draft)."""
+    if status is ApprovalStatus.EXPIRED:
+        request.expire(uow.now())
+    else:
+        request.cancel(uow.now())
+    audit(uow, ctx, "approval", request.id, "expire" if status is ApprovalStatus.EXPIRED else "cancel",
+          {"status": "pending"}, {"status": request.status, "reason": (reason or "").strip() or None})
+    emit(uow, ApprovalClosed(approval_id=request.id, status=request.status))
+    ON_CLOSED.get(request.kind, _noop)(uow, ctx, request)
+
+
+def _gate_missing(uow, request: ApprovalRequest) -> list[str]:
+    gate = next((g for g in uow.policies.gates() if g.kind == request.kind), None)
+    opp = uow.opportunities.get(request.subject_id)
+    return missing_for(gate.preconditions, opp, uow) if gate is not None else []
+
+
 def _pass_gate(uow, ctx: Ctx, request: ApprovalRequest) -> None:
     opp = uow.opportunities.get(request.subject_id)
     if opp.stage != request.from_stage:
@@ -312,6 +353,7 @@ def _reject_gate(uow, ctx: Ctx, request: ApprovalRequest) -> None:
 
 
 for _kind in GATE_KINDS:
+    ON_APPROVING[_kind.value] = _gate_missing
     ON_APPROVED[_kind.value] = _pass_gate
     ON_REJECTED[_kind.value] = _reject_gate
 
@@ -326,10 +368,7 @@ def cancel_approval(approval_id: int, *, actor: Actor, uow, reason: str | None =
         raise PermissionDenied(f"Only the requester or their managers may cancel {request.ref}")
     if not request.is_pending:
         return to_view(uow, request, message=f"{request.ref} is already {request.status}")
-    request.cancel(uow.now())
-    audit(uow, ctx, "approval", request.id, "cancel", {"status": "pending"},
-          {"status": request.status, "reason": (reason or "").strip() or None})
-    emit(uow, ApprovalClosed(approval_id=request.id, status=request.status))
+    close_request(uow, ctx, request, ApprovalStatus.CANCELLED, reason)
     return to_view(uow, request, message=f"{request.ref} cancelled")
 
 
@@ -342,9 +381,7 @@ def expire_approvals(*, actor: Actor, uow) -> int:
         if not request.is_pending:
             continue  # decided or cancelled while we were looking
         expired.append(request)
-        request.expire(uow.now())
-        audit(uow, ctx, "approval", request.id, "expire", {"status": "pending"}, {"status": request.status})
-        emit(uow, ApprovalClosed(approval_id=request.id, status=request.status))
+        close_request(uow, ctx, request, ApprovalStatus.EXPIRED)
     return len(expired)
 
 
@@ -352,9 +389,7 @@ def get_approval(approval_id: int, *, actor: Actor, uow) -> ApprovalView:
     ctx = begin(uow, actor, UseCase.VIEW_OPPORTUNITY)
     request = get_or_404(uow.approvals, approval_id, "Approval request", _ref(approval_id))
     subject = SUBJECTS[request.subject_type](uow, request.subject_id)
-    if not (subject.visible(ctx) or ctx.user.id == request.requested_by
-            or ctx.user.id in eligible_approvers(uow, request)
-            or any(d.decider_id == ctx.user.id for d in request.decisions)):
+    if not _may_view(uow, ctx, request, subject):
         raise PermissionDenied(f"{request.ref} is about a deal you cannot see")
     return to_view(uow, request)
 
@@ -374,4 +409,7 @@ def list_my_approvals(*, actor: Actor, uow) -> list[ApprovalView]:
 def approvals_for(opp_id: int, *, actor: Actor, uow) -> list[ApprovalView]:
     ctx = begin(uow, actor, UseCase.VIEW_OPPORTUNITY)
     opp = opp_svc.visible_opportunity(uow, ctx, opp_id)
-    return [to_view(uow, r) for r in uow.approvals.for_subject("opportunity", opp.id)]
+    requests = list(uow.approvals.for_subject("opportunity", opp.id))
+    for quote in uow.quotes.for_opportunity(opp.id):  # discount approvals belong to the deal's story
+        requests += uow.approvals.for_subject("quote", quote.id)
+    return [to_view(uow, r) for r in sorted(requests, key=lambda r: r.id)]

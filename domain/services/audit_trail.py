@@ -9,7 +9,8 @@ from domain.rbac import UseCase
 from domain.services.base import begin
 from domain.services.schemas import View
 
-AUDITED = ("lead", "account", "contact", "opportunity", "approval", "activity", "user", "team")
+AUDITED = ("lead", "account", "contact", "opportunity", "approval", "quote", "activity", "user", "team",
+           "product", "price_book")
 
 
 class AuditEntryView(View):
@@ -29,7 +30,7 @@ class AuditEntryView(View):
 
 def audit_trail(entity: str, entity_id: int, *, actor: Actor, uow) -> list[AuditEntryView]:
     """Who changed what and when, through which channel, oldest first."""
-    from domain.services import accounts, approvals, leads, opportunities
+    from domain.services import accounts, approvals, leads, opportunities, quotes
 
     if entity not in AUDITED:
         raise ValidationFailed(f"Unknown entity '{entity}'", field="entity", allowed=list(AUDITED))
@@ -39,6 +40,7 @@ def audit_trail(entity: str, entity_id: int, *, actor: Actor, uow) -> list[Audit
         "account": lambda: accounts.visible_account(uow, ctx, entity_id),
         "opportunity": lambda: opportunities.visible_opportunity(uow, ctx, entity_id),
         "approval": lambda: approvals.get_approval(entity_id, actor=actor, uow=uow),
+        "quote": lambda: quotes.get_quote(entity_id, actor=actor, uow=uow),
     }
     if entity in readers:
         readers[entity]()  # raises NotFound / PermissionDenied exactly as reading the record would

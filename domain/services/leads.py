@@ -213,7 +213,7 @@ def create_lead(data: LeadCreate | dict, *, actor: Actor, uow) -> LeadView:
 def update_lead(lead_id: int, data: LeadUpdate | dict, *, actor: Actor, uow) -> LeadView:
     ctx = begin(uow, actor, UseCase.UPDATE_LEAD)
     cmd = parse(LeadUpdate, data)
-    lead = _visible_lead(uow, ctx, lead_id)
+    lead = _visible_lead(uow, ctx, lead_id, for_update=True)
     if not lead.is_open:
         raise ValidationFailed(f"{lead.ref} is {lead.status}; only open leads can be edited", field="status")
     changes = cmd.model_dump(exclude_unset=True)
@@ -244,7 +244,7 @@ def update_lead(lead_id: int, data: LeadUpdate | dict, *, actor: Actor, uow) -> 
 def assign_lead(lead_id: int, owner_id: int | None = None, *, actor: Actor, uow) -> LeadView:
     """Reassign to a named owner, or (owner_id None) re-run the assignment rules."""
     ctx = begin(uow, actor, UseCase.ASSIGN_LEAD)
-    lead = _visible_lead(uow, ctx, lead_id)
+    lead = _visible_lead(uow, ctx, lead_id, for_update=True)
     if not lead.is_open:
         raise ValidationFailed(f"{lead.ref} is {lead.status}; only open leads can be reassigned", field="status")
     before = snapshot(lead, LEAD_FIELDS)

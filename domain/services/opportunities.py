@@ -10,7 +10,7 @@ from domain.actor import Actor
 from domain.errors import ApprovalRequired, NotFound, PermissionDenied, ValidationFailed
 from domain.gates import missing_for
 from domain.model.accounts import Account
-from domain.model.events import ApprovalClosed, IronTriangleAssigned, OpportunityCreated, OpportunityStageChanged
+from domain.model.events import IronTriangleAssigned, OpportunityCreated, OpportunityStageChanged
 from domain.model.opportunities import Opportunity, OpportunityMember, StageChange
 from domain.model.vocab import MemberRole, Role, Stage
 from domain.rbac import UseCase
@@ -392,13 +392,23 @@ def close_opportunity(opp_id: int, outcome: str, reason: str, *, actor: Actor, u
     opp = visible_opportunity(uow, ctx, opp_id, for_update=True)
     require_manager_of(ctx, opp, "close it")
     apply_stage(uow, ctx, opp, Stage(outcome), reason=reason)
-    for candidate in uow.approvals.for_subject("opportunity", opp.id):
-        pending = uow.approvals.get_for_update(candidate.id)  # deal is locked first, as in decide
-        if not pending.is_pending:
-            continue
-        pending.cancel(uow.now())  # a closed deal has nothing left to decide
-        audit(uow, ctx, "approval", pending.id, "cancel", {"status": "pending"}, {"status": pending.status})
-        emit(uow, ApprovalClosed(approval_id=pending.id, status=pending.status))
+    from domain.model import quotes as q
+    from domain.model.vocab import ApprovalStatus
+    from domain.services.approvals import close_request  # the approval engine builds on this module
+
+    # A closed deal has nothing left to decide or to quote (the deal is locked first, as in decide).
+    requests = list(uow.approvals.for_subject("opportunity", opp.id))
+    for quote in uow.quotes.for_opportunity(opp.id):
+        requests += [r for r in uow.approvals.for_subject("quote", quote.id)]
+    for candidate in requests:
+        pending = uow.approvals.get_for_update(candidate.id)
+        if pending.is_pending:
+            close_request(uow, ctx, pending, ApprovalStatus.CANCELLED, f"{opp.ref} closed {outcome}")
+    for quote in uow.quotes.for_opportunity(opp.id):
+        if quote.status in q.OPEN:
+            before = {"status": quote.status}
+            quote.move_to(q.EXPIRED)
+            audit(uow, ctx, "quote", quote.id, "expire", before, {"status": quote.status})
     return to_view(uow, opp, message=f"{opp.ref} marked {outcome}: {reason.strip()}")
 
 

@@ -11,12 +11,12 @@ from domain.actor import Actor
 from domain.errors import InvalidTransition, NotFound, ValidationFailed
 from domain.model import quotes as q
 from domain.model.quotes import Quote, QuoteLine
-from domain.model.vocab import MemberRole
+from domain.model.vocab import ApprovalStatus, MemberRole
 from domain.rbac import UseCase
 from domain.services import approvals as approval_svc
 from domain.services import opportunities as opp_svc
 from domain.services.base import Ctx, audit, begin, get_or_404, parse, snapshot
-from domain.services.catalog import check_discount_band
+from domain.services.catalog import band_for, check_discount_band
 from domain.services.schemas import Input, View
 
 QUOTE_FIELDS = ("status", "version", "total", "list_total", "cost_total", "discount_pct", "margin_pct",
@@ -160,8 +160,7 @@ def _supersede(uow, ctx: Ctx, old: Quote) -> None:
     if old.status == q.PENDING and old.approval_id:
         request = uow.approvals.get_for_update(old.approval_id)
         if request is not None and request.is_pending:
-            request.cancel(uow.now())
-            audit(uow, ctx, "approval", request.id, "cancel", {"status": "pending"}, {"status": request.status})
+            approval_svc.close_request(uow, ctx, request, ApprovalStatus.CANCELLED, "a newer quote version")
     old.move_to(q.SUPERSEDED)
     audit(uow, ctx, "quote", old.id, "supersede", before, snapshot(old, QUOTE_FIELDS))
 
@@ -171,6 +170,8 @@ def _visible_quote(uow, ctx: Ctx, quote_id: int, *, for_update: bool = False) ->
     opp = opp_svc.visible_opportunity(uow, ctx, quote.opportunity_id, for_update=for_update)
     if for_update:
         quote = uow.quotes.get_for_update(quote.id)
+        if not opp.is_open:
+            raise ValidationFailed(f"{opp.ref} is {opp.stage}; its quotes can no longer change", field="stage")
     return quote, opp
 
 
@@ -192,7 +193,7 @@ def update_quote(quote_id: int, data: QuoteCreate | dict, *, actor: Actor, uow) 
         quote.valid_until = cmd.valid_until
     quote.recompute()
     _floor_check(quote)
-    if quote.status == q.APPROVED and quote.worse_than_approved():
+    if quote.status == q.APPROVED and (quote.worse_than_approved() or _needs_stricter_chain(uow, quote)):
         quote.move_to(q.DRAFT)
         quote.approval_id = None
         message = f"{quote.ref} changed for the worse (discount up or margin down): submit it for approval again"
@@ -203,6 +204,13 @@ def update_quote(quote_id: int, data: QuoteCreate | dict, *, actor: Actor, uow) 
         message = f"{quote.ref} updated" + (" and stays approved" if quote.status == q.APPROVED else "")
     audit(uow, ctx, "quote", quote.id, "update", before, snapshot(quote, QUOTE_FIELDS))
     return to_view(quote, message=message)
+
+
+def _needs_stricter_chain(uow, quote: Quote) -> bool:
+    """A bigger deal can fall into a band with more approvers than the one that approved it."""
+    band = band_for(uow.catalog.discount_bands(), quote.routing_discount_pct, quote.total, quote.margin_pct)
+    approved_by = len(uow.approvals.get(quote.approval_id).steps) if quote.approval_id else 0
+    return band is None or len(band.steps) > approved_by
 
 
 def price_parity(uow, product_ids: list[int], requester_id: int, now: datetime) -> ParityView:
@@ -232,7 +240,8 @@ def submit_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
     if quote.status != q.DRAFT:
         quote.move_to(q.PENDING)  # raises InvalidTransition naming what is allowed
     _floor_check(quote)
-    band = check_discount_band(uow.catalog.discount_bands(), quote.discount_pct, quote.total, quote.margin_pct)
+    band = check_discount_band(uow.catalog.discount_bands(), quote.routing_discount_pct, quote.total,
+                               quote.margin_pct)
     before = snapshot(quote, QUOTE_FIELDS)
     quote.submitted_at = uow.now()
     if not band.steps:
@@ -335,5 +344,17 @@ def _discount_rejected(uow, ctx: Ctx, request) -> None:
 
 approval_svc.SUBJECTS["quote"] = _quote_subject
 approval_svc.SUBJECT_LOCKS["quote"] = _lock_quote
+def _discount_closed(uow, ctx: Ctx, request) -> None:
+    """A cancelled or expired discount approval gives the quote back to its author as a draft."""
+    quote = uow.quotes.get(request.subject_id) if request.subject_type == "quote" else None
+    if quote is None or quote.status != q.PENDING or quote.approval_id != request.id:
+        return
+    before = snapshot(quote, QUOTE_FIELDS)
+    quote.move_to(q.DRAFT)
+    quote.approval_id = None
+    audit(uow, ctx, "quote", quote.id, f"approval_{request.status}", before, snapshot(quote, QUOTE_FIELDS))
+
+
 approval_svc.ON_APPROVED["discount"] = _discount_approved
 approval_svc.ON_REJECTED["discount"] = _discount_rejected
+approval_svc.ON_CLOSED["discount"] = _discount_closed

@@ -203,3 +203,18 @@ def test_db_rejects_lead_pointing_at_missing_opportunity(engine, deal, db, reque
     rejects(engine, "UPDATE leads SET opportunity_id = 999999 WHERE id = :id",
             {"postgresql": "fk_leads_opportunity_id_opportunities", "sqlite": "FOREIGN KEY constraint failed"},
             id=lead.id)
+
+
+def test_a_broken_rule_reaches_the_user_without_the_rows_data(engine, uow_factory, org):
+    """PostgreSQL's error text carries the failing row (emails, budgets): it stays in the logs."""
+    from sqlalchemy import text as sql
+
+    from domain.errors import Conflict
+
+    with pytest.raises(Conflict) as err:
+        with uow_factory() as uow:
+            uow.session.execute(sql("INSERT INTO contacts (account_id, name, email, decision_role, relationship, "
+                                    "created_at) VALUES (999999, 'Secret Person', 'secret@x.example', 'user', 2, "
+                                    "'2026-01-01')"))
+            uow.commit()
+    assert "secret" not in err.value.message.lower() and "nothing was saved" in err.value.message

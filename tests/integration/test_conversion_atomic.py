@@ -122,7 +122,7 @@ def test_constraint_violation_at_commit_of_conversion_becomes_conflict_and_rolls
             leads.convert_lead(qualified_lead, actor=Actor(org["rep"], request_id="bad-convert"), uow=uow)
             uow.commit()
     assert "database rule" in info.value.message
-    assert "probability_range" in info.value.message
+    assert "probability_range" in info.value.details["constraint"]  # named in details, not in the text
     _assert_nothing_converted(db, qualified_lead, counts, "bad-convert")
     monkeypatch.undo()
     _retry_succeeds(db, uow_factory, org, qualified_lead)

@@ -6,7 +6,6 @@ import pytest
 from knowledge.index import build_index
 from knowledge.keyword import KeywordIndex, tokenize
 from knowledge.retrieval import PlaybookSearch
-from tests.knowledge.conftest import doc
 
 
 def test_the_first_build_embeds_every_section_and_reports_progress(settings, embedder):
