@@ -42,7 +42,8 @@ class PlaybookSearch:
             raise LookupError("The playbook index is empty: run `ltc index` first")
 
     def search(self, query: str, *, stage: str | None = None, role: str | None = None,
-               k: int = 5) -> list[Passage]:
+               k: int = 5, lang: str | None = None) -> list[Passage]:
+        """Best passages for the query. `lang` picks the language shown (default: the query's)."""
         query = (query or "").strip()
         if not query:
             return []
@@ -53,7 +54,7 @@ class PlaybookSearch:
         for ranking in (vector_ids, keyword_ids):
             for rank, sid in enumerate(ranking):
                 fused[sid] = fused.get(sid, 0.0) + 1.0 / (RRF_K + rank + 1)
-        want_lang = "zh" if is_chinese(query) else "en"
+        want_lang = lang if lang in ("en", "zh") else ("zh" if is_chinese(query) else "en")
         best: dict[tuple[str, int], tuple[float, Section]] = {}
         for sid, score in fused.items():
             s = self.by_id.get(sid)

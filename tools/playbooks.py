@@ -68,7 +68,7 @@ def what_next(args: WhatNextArgs, ctx: ToolContext) -> WhatNextResult:
         checklist = lists.get(seat or "AR", [])
         query = " ".join([state.next_gate or state.stage] + [i.text for i in state.items[:3]]) or state.stage
         advice = [PassageOut(citation=p.citation, doc=p.doc, lang=p.lang, text=p.text, score=p.score)
-                  for p in ctx.playbooks.search(query, stage=state.stage, role=seat, k=2)]
+                  for p in ctx.playbooks.search(query, stage=state.stage, role=seat, k=2, lang=ctx.locale)]
     lines = [render("next.header", ctx.locale, ref=state.ref, name=state.name, stage=state.stage)]
     if state.items:
         lines += [render("next.item", ctx.locale, n=n, role=i.owner_role, text=i.text)

@@ -51,6 +51,13 @@ def test_search_returns_cited_passages_in_the_askers_language(settings, embedder
     assert len({(p.doc, p.section) for p in zh}) == len(zh)
 
 
+def test_the_caller_can_choose_the_language_shown(settings, embedder):
+    build_index(settings, embedder)
+    search = PlaybookSearch(settings, embedder)
+    hits = search.search("overdue invoices escalate legal letter", lang="zh")
+    assert hits[0].doc == "collections" and hits[0].lang == "zh" and hits[0].section == "催收升级"
+
+
 def test_filters_keep_only_the_stage_and_role_asked_for(settings, embedder):
     build_index(settings, embedder)
     search = PlaybookSearch(settings, embedder)
