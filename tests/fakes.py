@@ -271,8 +271,10 @@ class FakeApprovalRepository(FakeRepository):
         return [r for r in self.all() if r.status == "pending" and r.expires_at is not None and r.expires_at < now]
 
 
-class FakePolicyRepository:
-    TABLE_OF = {StagePolicy: "stage_policies", GatePolicy: "gate_policies", AssignmentRule: "assignment_rules"}
+class FakeSeveralTables:
+    """A repository over several small tables, each row type mapped to its table."""
+
+    TABLE_OF: dict[type, str] = {}
 
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self.uow = uow
@@ -288,6 +290,10 @@ class FakePolicyRepository:
     def _all(self, table: str) -> list:
         self.uow.autoflush()
         return _by_id(self.uow.tables[table].values())
+
+
+class FakePolicyRepository(FakeSeveralTables):
+    TABLE_OF = {StagePolicy: "stage_policies", GatePolicy: "gate_policies", AssignmentRule: "assignment_rules"}
 
     def stage_probabilities(self) -> dict[str, int]:
         return {p.stage: p.probability for p in self._all("stage_policies")}
@@ -316,24 +322,9 @@ class FakeQuoteRepository(FakeRepository):
                 for line in q.lines if line.product_id in product_ids]
 
 
-class FakeCatalogRepository:
+class FakeCatalogRepository(FakeSeveralTables):
     TABLE_OF = {Product: "products", PriceBook: "price_books", PriceBookEntry: "price_book_entries",
                 DiscountBand: "discount_bands"}
-
-    def __init__(self, uow: FakeUnitOfWork) -> None:
-        self.uow = uow
-
-    def add(self, obj):
-        table = self.TABLE_OF[type(obj)]
-        if obj.id is None:
-            obj.id = self.uow.store.next_id(table)
-        self.uow.tables[table][obj.id] = obj
-        self.uow.autoflush()
-        return obj
-
-    def _all(self, table: str) -> list:
-        self.uow.autoflush()
-        return _by_id(self.uow.tables[table].values())
 
     def products(self) -> list:
         return sorted(self._all("products"), key=lambda p: p.sku)

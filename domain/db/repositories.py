@@ -254,19 +254,29 @@ class ApprovalRepository(SqlRepository[ApprovalRequest]):
         )))
 
 
-class PolicyRepository:
-    """Policy rows, read once per transaction."""
+class SeveralTablesRepository:
+    """A repository over several small tables (policies, catalog): add any of their rows."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def add(self, obj):
+        self.session.add(obj)
+        self.session.flush()
+        return obj
+
+
+class PolicyRepository(SeveralTablesRepository):
+    """Policy rows, read once per transaction."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
         self._probabilities: dict[str, int] | None = None
         self._gates: list[GatePolicy] | None = None
 
     def add(self, obj):
         self._probabilities = self._gates = None
-        self.session.add(obj)
-        self.session.flush()
-        return obj
+        return super().add(obj)
 
     def stage_probabilities(self) -> dict[str, int]:
         if self._probabilities is None:
@@ -311,16 +321,8 @@ class QuoteRepository(SqlRepository[Quote]):
         return [tuple(r) for r in rows]
 
 
-class CatalogRepository:
+class CatalogRepository(SeveralTablesRepository):
     """Products, price books and the discount policy; small, read on every quote."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def add(self, obj):
-        self.session.add(obj)
-        self.session.flush()
-        return obj
 
     def products(self) -> list[Product]:
         return list(self.session.scalars(select(Product).order_by(t.products.c.sku)))
