@@ -47,6 +47,13 @@ def _deliverability_signed(opp: Opportunity, uow: Any) -> list[str]:
     return [] if opp.deliverability_signed_at else ["FR's deliverability sign-off"]
 
 
+def _contract_under_review(opp: Opportunity, uow: Any) -> list[str]:
+    contract = uow.contracts.for_opportunity(opp.id)
+    if contract is None:
+        return ["a contract drafted from the accepted quote and submitted for review"]
+    return [] if contract.status == "under_review" else [f"contract {contract.ref} submitted for review"]
+
+
 PRECONDITIONS: dict[str, Check] = {
     "triangle_complete": _triangle_complete,
     "need_and_budget": _need_and_budget,
@@ -54,6 +61,7 @@ PRECONDITIONS: dict[str, Check] = {
     "delivery_plan": _delivery_plan,
     "approved_quote": _approved_quote,
     "deliverability_signed": _deliverability_signed,
+    "contract_under_review": _contract_under_review,
 }
 
 
@@ -65,6 +73,7 @@ OWNERS: dict[str, str] = {
     "delivery_plan": "FR",
     "approved_quote": "SR",
     "deliverability_signed": "FR",
+    "contract_under_review": "AR",
 }
 
 

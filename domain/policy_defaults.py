@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from domain.model.catalog import DiscountBand
+from domain.model.incentives import IncentivePlan
 from domain.model.records import GatePolicy, StagePolicy
 from domain.model.users import User, UserRole
 from domain.model.vocab import Role
@@ -27,7 +28,7 @@ GATES = [
      "preconditions": ["approved_quote"],
      "steps": [{"role": "sales_manager", "scope": "chain"}, {"role": "director", "scope": "chain"}]},
     {"kind": "ATC", "from_stage": "negotiate", "to_stage": "won",
-     "preconditions": ["deliverability_signed"],
+     "preconditions": ["deliverability_signed", "contract_under_review"],
      "steps": [{"role": "director", "scope": "chain"}, {"role": "finance", "scope": "any"}]},
 ]
 
@@ -42,6 +43,19 @@ DISCOUNT_BANDS = [
      "max_discount_pct": "30", "max_amount": None, "min_margin_pct": None,
      "steps": [{"role": "director", "scope": "chain"}, {"role": "finance", "scope": "any"}]},
 ]
+
+# Contracts: a plan seeded as advance / on delivery acceptance / retention until final acceptance.
+DEFAULT_PAYMENT_TERMS_DAYS = 30
+DEFAULT_PAYMENT_PLAN = [
+    {"label": "Advance on signing / 预付款", "pct": "30", "trigger": "signing"},
+    {"label": "On delivery acceptance / 到货验收款", "pct": "60", "trigger": "delivery_acceptance"},
+    {"label": "On final acceptance / 终验款", "pct": "10", "trigger": "final_acceptance"},
+]
+# Who approves a change order to a signed contract.
+CHANGE_ORDER_STEPS = [{"role": "director", "scope": "chain"}, {"role": "finance", "scope": "any"}]
+
+# Iron-triangle incentive: a pool of collected cash, split by role weight, then by recorded contribution.
+INCENTIVE_PLAN = {"name": "Iron triangle 2026", "pool_pct": "2.00", "ar_pct": "40", "sr_pct": "30", "fr_pct": "30"}
 
 SYSTEM_EMAIL = "system@ltc.local"
 
@@ -64,6 +78,10 @@ def seed_policies(uow) -> bool:
                 max_discount_pct=Decimal(band["max_discount_pct"]),
                 max_amount=Decimal(band["max_amount"]) if band["max_amount"] else None,
                 min_margin_pct=Decimal(band["min_margin_pct"]) if band["min_margin_pct"] else None))
+        wrote = True
+    if uow.finance.incentive_plan() is None:
+        uow.finance.add(IncentivePlan(**{k: (Decimal(v) if k.endswith("_pct") else v)
+                                         for k, v in INCENTIVE_PLAN.items()}))
         wrote = True
     if uow.users.by_email(SYSTEM_EMAIL) is None:
         uow.users.add(User(email=SYSTEM_EMAIL, name_en="LTC system", name_zh="系统", locale="en",

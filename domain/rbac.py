@@ -38,6 +38,17 @@ class UseCase(StrEnum):
     MANAGE_CATALOG = "manage_catalog"
     BUILD_QUOTE = "build_quote"
     SEND_QUOTE = "send_quote"
+    MANAGE_CONTRACT = "manage_contract"
+    CHANGE_CONTRACT = "change_contract"
+    CLOSE_CONTRACT = "close_contract"
+    MANAGE_DELIVERY = "manage_delivery"
+    ISSUE_INVOICE = "issue_invoice"
+    VOID_INVOICE = "void_invoice"
+    RECORD_PAYMENT = "record_payment"
+    PROPOSE_PAYMENT = "propose_payment"
+    RECORD_PROMISE = "record_promise"
+    RUN_JOBS = "run_jobs"
+    RECORD_CONTRIBUTION = "record_contribution"
 
 
 _SELLERS = frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR, R.SALES_OPS, R.ADMIN})
@@ -75,6 +86,17 @@ PERMISSIONS: dict[UseCase, frozenset[Role]] = {
     UseCase.MANAGE_CATALOG: frozenset({R.ADMIN, R.SALES_OPS}),
     UseCase.BUILD_QUOTE: _DEAL_LEADS | {R.SOLUTION_MANAGER},
     UseCase.SEND_QUOTE: _DEAL_LEADS,
+    UseCase.MANAGE_CONTRACT: _DEAL_LEADS | {R.SALES_OPS},
+    UseCase.CHANGE_CONTRACT: _DEAL_LEADS | {R.SALES_OPS},
+    UseCase.CLOSE_CONTRACT: frozenset({R.FINANCE, R.ADMIN}),
+    UseCase.MANAGE_DELIVERY: frozenset({R.FULFILLMENT_MANAGER, R.SALES_OPS, R.ADMIN}),
+    UseCase.ISSUE_INVOICE: frozenset({R.FINANCE, R.ADMIN}),
+    UseCase.VOID_INVOICE: frozenset({R.FINANCE}),  # finance only: no admin override on the books
+    UseCase.RECORD_PAYMENT: frozenset({R.FINANCE, R.ADMIN}),
+    UseCase.PROPOSE_PAYMENT: frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR}),
+    UseCase.RECORD_PROMISE: frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR, R.FINANCE}),
+    UseCase.RUN_JOBS: frozenset({R.ADMIN, R.SALES_OPS, R.FINANCE}),
+    UseCase.RECORD_CONTRIBUTION: frozenset({R.SALES_MANAGER, R.DIRECTOR, R.SALES_OPS, R.ADMIN}),
 }
 
 # Finance and legal see the deals their function works on, not the early funnel.

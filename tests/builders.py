@@ -17,7 +17,7 @@ from decimal import Decimal
 from domain.actor import Actor
 from domain.model.quotes import Quote
 from domain.policy_defaults import SYSTEM_EMAIL, seed_policies
-from domain.services import approvals, leads, opportunities, users
+from domain.services import approvals, contracts, leads, opportunities, quotes, users
 
 
 @dataclass
@@ -106,8 +106,10 @@ def approve_quote(uow_factory: Callable, opp_id: int) -> None:
         if uow.quotes.has_approved(opp_id):
             return
         version = max((x.version for x in uow.quotes.for_opportunity(opp_id)), default=0) + 1
+        opp = uow.opportunities.get(opp_id)
         uow.quotes.add(Quote(opportunity_id=opp_id, version=version, status="approved",
-                             total=Decimal("1"), currency="CNY", created_at=uow.now()))
+                             total=opp.amount if opp.amount > 0 else Decimal("1"), currency=opp.currency,
+                             created_at=uow.now()))
         uow.commit()
 
 
@@ -121,8 +123,30 @@ def run_gate(uow_factory: Callable, org: Org, opp_id: int, kind: str, deciders: 
             uow.commit()
 
 
+def contract_under_review(uow_factory: Callable, org: Org, opp_id: int) -> int:
+    """What ATC needs from the AR: the approved quote sent and accepted, its contract drafted and submitted."""
+    with uow_factory() as uow:
+        existing = uow.contracts.for_opportunity(opp_id)
+        if existing is not None and existing.status == "under_review":
+            return existing.id
+    rep = org.actor("rep")
+    with uow_factory() as uow:
+        contract = uow.contracts.for_opportunity(opp_id)
+        if contract is None:
+            quote = next(x for x in reversed(uow.quotes.for_opportunity(opp_id))
+                         if x.status in ("approved", "sent", "accepted"))
+            if quote.status == "approved":
+                quotes.send_quote(quote.id, actor=rep, uow=uow)
+            if quote.status == "sent":
+                quotes.accept_quote(quote.id, actor=rep, uow=uow)
+            contract = contracts.create_contract({"quote_id": quote.id}, actor=rep, uow=uow)
+        contracts.submit_contract(contract.id, actor=rep, uow=uow)
+        uow.commit()
+    return contract.id
+
+
 def full_cycle(uow_factory: Callable, org: Org, opp_id: int) -> None:
-    """qualify → won through every gate, with the notes each gate needs."""
+    """qualify → won through every gate, with the notes each gate needs (ATC signs the contract)."""
     run_gate(uow_factory, org, opp_id, "ATI", ["manager"])
     with uow_factory() as uow:
         opportunities.record_solution(opp_id, "Cloud MES with edge gateways", actor=org.actor("sr"), uow=uow)
@@ -135,4 +159,5 @@ def full_cycle(uow_factory: Callable, org: Org, opp_id: int) -> None:
         opportunities.advance_stage(opp_id, actor=org.actor("rep"), uow=uow)
         opportunities.sign_off_deliverability(opp_id, actor=org.actor("fr"), uow=uow)
         uow.commit()
+    contract_under_review(uow_factory, org, opp_id)
     run_gate(uow_factory, org, opp_id, "ATC", ["director", "finance"])

@@ -29,6 +29,8 @@ from datetime import datetime, timedelta
 
 from domain.errors import Conflict
 from domain.model.catalog import DiscountBand, PriceBook, PriceBookEntry, Product
+from domain.model.billing import OPEN_INVOICE, PromiseToPay, RevenueEntry
+from domain.model.incentives import Contribution, IncentivePlan
 from domain.model.leads import OPEN_STATUSES
 from domain.model.quotes import APPROVED_OR_LATER
 from domain.model.records import AssignmentRule, GatePolicy, OutboxMessage, StagePolicy
@@ -38,6 +40,7 @@ TABLES = (
     "users", "teams", "leads", "accounts", "contacts", "opportunities", "activities", "approvals",
     "quotes", "audit", "outbox", "stage_policies", "gate_policies", "assignment_rules",
     "products", "price_books", "price_book_entries", "discount_bands",
+    "contracts", "orders", "invoices", "payments", "promises", "revenue_entries", "incentive_plans", "contributions",
 )
 _OPEN = {s.value for s in OPEN_STATUSES}
 
@@ -66,6 +69,17 @@ UNIQUE: dict[str, list[Callable[[object], Iterable]]] = {
     "price_books": [lambda b: [b.name], lambda b: [(b.region, b.currency)]],
     "price_book_entries": [lambda e: [(e.price_book_id, e.product_id)]],
     "outbox": [lambda m: [m.key]],
+    "contracts": [lambda c: [("number", c.number)], lambda c: [("opp", c.opportunity_id)],
+                  lambda c: [("quote", c.quote_id)], lambda c: [(c.id, "seq", m.seq) for m in c.milestones],
+                  lambda c: [(c.id, "pending change")] if any(x.status == "pending" for x in c.changes) else [],
+                  lambda c: [(c.id, "change", x.number) for x in c.changes]],
+    "orders": [lambda o: [("number", o.number)], lambda o: [("contract", o.contract_id)],
+               lambda o: [(o.id, "seq", m.seq) for m in o.milestones]],
+    "invoices": [lambda i: [("number", i.number)], lambda i: [("milestone", i.milestone_id)] if i.status != "void" else []],
+    "payments": [lambda p: [("number", p.number)], lambda p: [("bank_ref", p.bank_ref)],
+                 lambda p: [(p.id, a.invoice_id) for a in p.allocations]],
+    "contributions": [lambda x: [(x.contract_id, x.user_id, x.role)]],
+    "incentive_plans": [lambda x: [x.name]],
     "stage_policies": [lambda p: [p.stage]],
     "gate_policies": [lambda g: [g.kind], lambda g: [(g.from_stage, g.to_stage)]],
 }
@@ -314,6 +328,10 @@ class FakeQuoteRepository(FakeRepository):
     def for_opportunity(self, opportunity_id: int) -> list:
         return sorted((q for q in self.all() if q.opportunity_id == opportunity_id), key=lambda q: q.version)
 
+    def open_past_validity(self, today) -> list:
+        return [q for q in self.all() if q.status in ("draft", "pending_approval", "approved", "rejected", "sent")
+                and q.valid_until is not None and q.valid_until < today]
+
     def won_line_discounts(self, product_ids, *, since) -> list[tuple]:
         opps = self.uow.tables["opportunities"]
         return [(line.discount_pct, opps[q.opportunity_id].owner_id, q.opportunity_id)
@@ -362,6 +380,95 @@ class FakeCatalogRepository(FakeSeveralTables):
         return sorted(self._all("discount_bands"), key=lambda b: b.priority)
 
 
+class FakeContractRepository(FakeRepository):
+    table = "contracts"
+
+    def for_opportunity(self, opportunity_id: int):
+        return next((c for c in self.all() if c.opportunity_id == opportunity_id), None)
+
+    def for_account(self, account_id: int) -> list:
+        return [c for c in self.all() if c.account_id == account_id]
+
+    def by_number(self, number: str):
+        return next((c for c in self.all() if c.number.upper() == number.strip().upper()), None)
+
+    def in_force(self) -> list:
+        return [c for c in self.all() if c.status in ("signed", "executing", "completed")]
+
+    def lock_many(self, ids) -> list:
+        return [self.get_for_update(i) for i in sorted(set(ids))]
+
+
+class FakeOrderRepository(FakeRepository):
+    table = "orders"
+
+    def for_contract(self, contract_id: int):
+        return next((o for o in self.all() if o.contract_id == contract_id), None)
+
+
+class FakeInvoiceRepository(FakeRepository):
+    table = "invoices"
+
+    def for_contract(self, contract_id: int) -> list:
+        return [i for i in self.all() if i.contract_id == contract_id]
+
+    def open_for_account(self, account_id: int, currency: str) -> list:
+        return sorted((i for i in self.all() if i.account_id == account_id and i.currency == currency
+                       and i.status in OPEN_INVOICE), key=lambda i: (i.due_on, i.id))
+
+    def open_all(self) -> list:
+        return sorted((i for i in self.all() if i.status in OPEN_INVOICE), key=lambda i: (i.due_on, i.id))
+
+    def by_number(self, number: str):
+        return next((i for i in self.all() if i.number.upper() == number.strip().upper()), None)
+
+    def lock_many(self, ids) -> list:
+        return [self.get_for_update(i) for i in sorted(set(ids))]
+
+
+class FakePaymentRepository(FakeRepository):
+    table = "payments"
+
+    def by_bank_ref(self, bank_ref: str):
+        return next((p for p in self.all() if p.bank_ref == bank_ref), None)
+
+    def for_account(self, account_id: int) -> list:
+        return [p for p in self.all() if p.account_id == account_id]
+
+    def for_invoice(self, invoice_id: int) -> list:
+        return [p for p in self.all() if any(a.invoice_id == invoice_id for a in p.allocations)]
+
+    def allocated_to(self, invoice_id: int):
+        from decimal import Decimal
+
+        return sum((a.amount for p in self.all() for a in p.allocations if a.invoice_id == invoice_id), Decimal("0"))
+
+
+class FakeFinanceRepository(FakeSeveralTables):
+    """Sequences come from the store's id counters: like database sequences, a rollback leaves a gap."""
+
+    TABLE_OF = {PromiseToPay: "promises", RevenueEntry: "revenue_entries", IncentivePlan: "incentive_plans",
+                Contribution: "contributions"}
+
+    def promises_for(self, invoice_id: int) -> list:
+        return [p for p in self._all("promises") if p.invoice_id == invoice_id]
+
+    def revenue_for(self, contract_id: int) -> list:
+        return [e for e in self._all("revenue_entries") if e.contract_id == contract_id]
+
+    def incentive_plan(self):
+        return next((p for p in self._all("incentive_plans") if p.active), None)
+
+    def contributions_for(self, contract_id: int) -> list:
+        return [x for x in self._all("contributions") if x.contract_id == contract_id]
+
+    def delete(self, obj) -> None:
+        del self.uow.tables[self.TABLE_OF[type(obj)]][obj.id]
+
+    def next_number(self, name: str) -> int:
+        return self.uow.store.next_id(f"sequence:{name}")
+
+
 class FakeAuditRepository(FakeRepository):
     table = "audit"
 
@@ -403,6 +510,11 @@ class FakeUnitOfWork:
         self.policies = FakePolicyRepository(self)
         self.quotes = FakeQuoteRepository(self)
         self.catalog = FakeCatalogRepository(self)
+        self.contracts = FakeContractRepository(self)
+        self.orders = FakeOrderRepository(self)
+        self.invoices = FakeInvoiceRepository(self)
+        self.payments = FakePaymentRepository(self)
+        self.finance = FakeFinanceRepository(self)
         self.audit = FakeAuditRepository(self)
         self.outbox = FakeOutboxRepository(self)
         return self
@@ -453,7 +565,11 @@ class FakeUnitOfWork:
                                          ("opportunities", "history", "opportunity_id"),
                                          ("approvals", "steps", "request_id"),
                                          ("approvals", "decisions", "request_id"),
-                                         ("quotes", "lines", "quote_id")):
+                                         ("quotes", "lines", "quote_id"),
+                                         ("contracts", "milestones", "contract_id"),
+                                         ("contracts", "changes", "contract_id"),
+                                         ("orders", "milestones", "order_id"),
+                                         ("payments", "allocations", "payment_id")):
             for parent in self.tables[table].values():
                 for child in getattr(parent, attr):
                     setattr(child, parent_attr, parent.id)

@@ -18,6 +18,10 @@ from domain.model.records import (
 )
 from domain.model.catalog import DiscountBand, PriceBook, PriceBookEntry, Product
 from domain.model.quotes import Quote, QuoteLine
+from domain.model.billing import Allocation, Invoice, Payment, PromiseToPay, RevenueEntry
+from domain.model.contracts import ChangeOrder, Contract, PaymentMilestone
+from domain.model.delivery import DeliveryMilestone, Order
+from domain.model.incentives import Contribution, IncentivePlan
 from domain.model.users import Team, User, UserRole
 
 mapper_registry = registry()
@@ -75,5 +79,30 @@ def start_mappers() -> None:
         "lines": relationship(QuoteLine, cascade="all, delete-orphan", lazy="selectin",
                               order_by=t.quote_lines.c.position),
     })
+    m(PaymentMilestone, t.contract_milestones)
+    m(ChangeOrder, t.change_orders)
+    m(Contract, t.contracts, version_id_col=t.contracts.c.version, properties={
+        "milestones": relationship(PaymentMilestone, cascade="all, delete-orphan", lazy="selectin",
+                                   order_by=t.contract_milestones.c.seq),
+        "changes": relationship(ChangeOrder, cascade="all, delete-orphan", lazy="selectin",
+                                order_by=t.change_orders.c.id),
+    })
+    m(DeliveryMilestone, t.delivery_milestones)
+    m(Order, t.orders, properties={
+        "milestones": relationship(DeliveryMilestone, cascade="all, delete-orphan", lazy="selectin",
+                                   order_by=t.delivery_milestones.c.seq),
+    })
+    m(Invoice, t.invoices)
+    m(Allocation, t.payment_allocations)
+    m(Payment, t.payments, properties={
+        "allocations": relationship(Allocation, cascade="all, delete-orphan", lazy="selectin",
+                                    order_by=t.payment_allocations.c.id,
+                                    primaryjoin=t.payments.c.id == t.payment_allocations.c.payment_id,
+                                    foreign_keys=[t.payment_allocations.c.payment_id]),
+    })
+    m(PromiseToPay, t.promises_to_pay)
+    m(RevenueEntry, t.revenue_entries)
+    m(IncentivePlan, t.incentive_plans)
+    m(Contribution, t.contributions)
     m(AuditEntry, t.audit_log)
     m(OutboxMessage, t.outbox)

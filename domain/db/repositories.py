@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Generic, TypeVar
 
 from sqlalchemy import exists, false, func, insert, or_, select
@@ -23,6 +24,10 @@ from domain.model.records import (
 )
 from domain.model.catalog import DiscountBand, PriceBook, PriceBookEntry, Product
 from domain.model.quotes import APPROVED_OR_LATER, Quote
+from domain.model.billing import OPEN_INVOICE, Invoice, Payment, PromiseToPay, RevenueEntry
+from domain.model.contracts import Contract
+from domain.model.delivery import Order
+from domain.model.incentives import Contribution, IncentivePlan
 from domain.model.users import Team, User
 from domain.rbac import Scope
 
@@ -308,6 +313,11 @@ class QuoteRepository(SqlRepository[Quote]):
         return list(self.session.scalars(select(Quote).where(t.quotes.c.opportunity_id == opportunity_id)
                                          .order_by(t.quotes.c.version)))
 
+    def open_past_validity(self, today) -> list[Quote]:
+        return list(self.session.scalars(select(Quote).where(
+            t.quotes.c.status.in_(["draft", "pending_approval", "approved", "rejected", "sent"]),
+            t.quotes.c.valid_until < today).order_by(t.quotes.c.id)))
+
     def won_line_discounts(self, product_ids: list[int], *, since: datetime) -> list[tuple]:
         """(line discount %, deal owner, deal id) of accepted quotes on deals won since `since`."""
         if not product_ids:
@@ -362,6 +372,115 @@ class CatalogRepository(SeveralTablesRepository):
 
     def discount_bands(self) -> list[DiscountBand]:
         return list(self.session.scalars(select(DiscountBand).order_by(t.discount_bands.c.priority)))
+
+
+class ContractRepository(SqlRepository[Contract]):
+    model = Contract
+
+    def for_opportunity(self, opportunity_id: int) -> Contract | None:
+        return self.session.scalar(select(Contract).where(t.contracts.c.opportunity_id == opportunity_id))
+
+    def for_account(self, account_id: int) -> list[Contract]:
+        return list(self.session.scalars(select(Contract).where(t.contracts.c.account_id == account_id)
+                                         .order_by(t.contracts.c.id)))
+
+    def by_number(self, number: str) -> Contract | None:
+        return self.session.scalar(select(Contract).where(func.upper(t.contracts.c.number) == number.strip().upper()))
+
+    def in_force(self) -> list[Contract]:
+        return list(self.session.scalars(select(Contract).where(
+            t.contracts.c.status.in_(["signed", "executing", "completed"])).order_by(t.contracts.c.id)))
+
+    def lock_many(self, ids: Iterable[int]) -> list[Contract]:
+        """Row locks in id order, so two payments over the same contracts never deadlock."""
+        return [self.get_for_update(i) for i in sorted(set(ids))]
+
+
+class OrderRepository(SqlRepository[Order]):
+    model = Order
+
+    def for_contract(self, contract_id: int) -> Order | None:
+        return self.session.scalar(select(Order).where(t.orders.c.contract_id == contract_id))
+
+
+class InvoiceRepository(SqlRepository[Invoice]):
+    model = Invoice
+
+    def for_contract(self, contract_id: int) -> list[Invoice]:
+        return list(self.session.scalars(select(Invoice).where(t.invoices.c.contract_id == contract_id)
+                                         .order_by(t.invoices.c.id)))
+
+    def open_for_account(self, account_id: int, currency: str) -> list[Invoice]:
+        """Open invoices oldest first (by due date): the order oldest-first allocation pays them in."""
+        return list(self.session.scalars(select(Invoice).where(
+            t.invoices.c.account_id == account_id, t.invoices.c.currency == currency,
+            t.invoices.c.status.in_(sorted(OPEN_INVOICE))).order_by(t.invoices.c.due_on, t.invoices.c.id)))
+
+    def open_all(self) -> list[Invoice]:
+        return list(self.session.scalars(select(Invoice).where(t.invoices.c.status.in_(sorted(OPEN_INVOICE)))
+                                         .order_by(t.invoices.c.due_on, t.invoices.c.id)))
+
+    def by_number(self, number: str) -> Invoice | None:
+        return self.session.scalar(select(Invoice).where(func.upper(t.invoices.c.number) == number.strip().upper()))
+
+    def lock_many(self, ids: Iterable[int]) -> list[Invoice]:
+        return [self.get_for_update(i) for i in sorted(set(ids))]
+
+
+class PaymentRepository(SqlRepository[Payment]):
+    model = Payment
+
+    def by_bank_ref(self, bank_ref: str) -> Payment | None:
+        return self.session.scalar(select(Payment).where(t.payments.c.bank_ref == bank_ref))
+
+    def for_account(self, account_id: int) -> list[Payment]:
+        return list(self.session.scalars(select(Payment).where(t.payments.c.account_id == account_id)
+                                         .order_by(t.payments.c.id)))
+
+    def for_invoice(self, invoice_id: int) -> list[Payment]:
+        ids = select(t.payment_allocations.c.payment_id).where(t.payment_allocations.c.invoice_id == invoice_id)
+        return list(self.session.scalars(select(Payment).where(t.payments.c.id.in_(ids)).order_by(t.payments.c.id)))
+
+    def allocated_to(self, invoice_id: int) -> Decimal:
+        return Decimal(str(self.session.scalar(select(func.coalesce(func.sum(t.payment_allocations.c.amount), 0))
+                                               .where(t.payment_allocations.c.invoice_id == invoice_id)))).quantize(
+            Decimal("0.01"))
+
+
+class FinanceRepository(SeveralTablesRepository):
+    """Promises to pay, revenue entries, incentive policy and contributions, and number sequences."""
+
+    def promises_for(self, invoice_id: int) -> list[PromiseToPay]:
+        return list(self.session.scalars(select(PromiseToPay).where(t.promises_to_pay.c.invoice_id == invoice_id)
+                                         .order_by(t.promises_to_pay.c.id)))
+
+    def revenue_for(self, contract_id: int) -> list[RevenueEntry]:
+        return list(self.session.scalars(select(RevenueEntry).where(t.revenue_entries.c.contract_id == contract_id)
+                                         .order_by(t.revenue_entries.c.id)))
+
+    def incentive_plan(self) -> IncentivePlan | None:
+        return self.session.scalar(select(IncentivePlan).where(t.incentive_plans.c.active.is_(True))
+                                   .order_by(t.incentive_plans.c.id))
+
+    def contributions_for(self, contract_id: int) -> list[Contribution]:
+        return list(self.session.scalars(select(Contribution).where(t.contributions.c.contract_id == contract_id)
+                                         .order_by(t.contributions.c.id)))
+
+    def delete(self, obj) -> None:
+        self.session.delete(obj)
+        self.session.flush()
+
+    def next_number(self, name: str) -> int:
+        """The next value of a named counter, atomically (the row stays locked until commit)."""
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(t.number_sequences).values(name=name, value=1)
+        stmt = stmt.on_conflict_do_update(index_elements=["name"],
+                                          set_={"value": t.number_sequences.c.value + 1})
+        return int(self.session.execute(stmt.returning(t.number_sequences.c.value)).scalar_one())
 
 
 class AuditRepository(SqlRepository[AuditEntry]):

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -487,6 +488,275 @@ quote_lines = Table(
     CheckConstraint("discount_pct BETWEEN 0 AND 100", name="discount_range"),
     CheckConstraint("list_price >= 0", name="list_price_positive"),
     UniqueConstraint("quote_id", "position"),
+)
+
+CONTRACT_STATUSES = ["draft", "under_review", "signed", "executing", "completed", "closed"]
+TRIGGERS = ["signing", "delivery_acceptance", "final_acceptance", "date"]
+
+# A per-name counter for gap-free human numbers (contracts, orders, invoices, payments).
+number_sequences = Table(
+    "number_sequences",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(30), nullable=False, unique=True),
+    Column("opportunity_id", Integer, ForeignKey("opportunities.id"), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("quote_id", Integer, ForeignKey("quotes.id"), nullable=False, unique=True),
+    Column("currency", String(3), nullable=False),
+    Column("value", MONEY, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("payment_terms_days", Integer, nullable=False),
+    Column("invoiced_total", MONEY, nullable=False, server_default="0"),
+    Column("paid_total", MONEY, nullable=False, server_default="0"),
+    Column("recognised_total", MONEY, nullable=False, server_default="0"),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("submitted_at", DateTime),
+    Column("signed_at", DateTime),
+    Column("completed_at", DateTime),
+    Column("closed_at", DateTime),
+    Column("version", Integer, nullable=False, server_default="1"),
+    one_of("status", CONTRACT_STATUSES),
+    one_of("currency", CURRENCIES),
+    CheckConstraint("value > 0", name="value_positive"),
+    # paid ≤ invoiced ≤ contract value, held by the database whatever the code does.
+    CheckConstraint("paid_total >= 0 AND paid_total <= invoiced_total AND invoiced_total <= value",
+                    name="paid_le_invoiced_le_value"),
+    CheckConstraint("recognised_total >= 0 AND recognised_total <= value", name="recognised_range"),
+    CheckConstraint("payment_terms_days BETWEEN 0 AND 365", name="terms_range"),
+    CheckConstraint("status IN ('draft', 'under_review') OR signed_at IS NOT NULL", name="signed_has_time"),
+    # Target of the (id, currency) foreign keys: one currency per contract, down to every invoice.
+    UniqueConstraint("id", "currency", name="uq_contracts_id_currency"),
+)
+
+contract_milestones = Table(
+    "contract_milestones",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", Integer, ForeignKey("contracts.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("pct", Numeric(5, 2), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("trigger", String(30), nullable=False),
+    Column("due_date", Date),
+    Column("triggered_on", Date),
+    one_of("trigger", TRIGGERS),
+    CheckConstraint("pct > 0 AND pct <= 100", name="pct_range"),
+    CheckConstraint("amount >= 0", name="amount_positive"),
+    CheckConstraint("trigger <> 'date' OR due_date IS NOT NULL", name="date_trigger_has_date"),
+    UniqueConstraint("contract_id", "seq"),
+)
+
+change_orders = Table(
+    "change_orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(30), nullable=False, unique=True),
+    Column("contract_id", Integer, ForeignKey("contracts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("old_value", MONEY, nullable=False),
+    Column("new_value", MONEY, nullable=False),
+    Column("old_plan", JSON, nullable=False),
+    Column("new_plan", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("requested_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("approval_id", Integer, ForeignKey("approval_requests.id")),
+    Column("decided_at", DateTime),
+    one_of("status", ["pending", "approved", "rejected", "cancelled"]),
+    CheckConstraint("new_value > 0", name="value_positive"),
+    Index("uq_change_orders_one_pending", "contract_id", unique=True,
+          sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(30), nullable=False, unique=True),
+    Column("contract_id", Integer, ForeignKey("contracts.id"), nullable=False, unique=True),
+    Column("status", String(20), nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("delivered_at", DateTime),
+    one_of("status", ["open", "delivered"]),
+)
+
+delivery_milestones = Table(
+    "delivery_milestones",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("planned_date", Date, nullable=False),
+    Column("revenue_pct", Numeric(5, 2), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("done_on", Date),
+    Column("accepted_on", Date),
+    Column("certificate_ref", String(100)),
+    one_of("kind", ["delivery", "final_acceptance"]),
+    one_of("status", ["planned", "done", "accepted"]),
+    CheckConstraint("revenue_pct >= 0 AND revenue_pct <= 100", name="revenue_pct_range"),
+    CheckConstraint("status = 'planned' OR done_on IS NOT NULL", name="done_has_date"),
+    CheckConstraint("status <> 'accepted' OR (accepted_on IS NOT NULL AND certificate_ref IS NOT NULL)",
+                    name="accepted_has_certificate"),
+    CheckConstraint("accepted_on IS NULL OR accepted_on >= done_on", name="accepted_after_done"),
+    UniqueConstraint("order_id", "seq"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(30), nullable=False, unique=True),
+    Column("contract_id", Integer, nullable=False, index=True),
+    Column("milestone_id", Integer, ForeignKey("contract_milestones.id"), nullable=False),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("paid_amount", MONEY, nullable=False, server_default="0"),
+    Column("status", String(20), nullable=False),
+    Column("issued_on", Date, nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("dunning_level", Integer, nullable=False, server_default="0"),
+    Column("last_dunned_on", Date),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("void_reason", Text),
+    Column("voided_by", Integer, ForeignKey("users.id")),
+    Column("voided_at", DateTime),
+    one_of("status", ["issued", "partially_paid", "paid", "void"]),
+    ForeignKeyConstraint(["contract_id", "currency"], ["contracts.id", "contracts.currency"],
+                         name="fk_invoices_contract_currency"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("paid_amount >= 0 AND paid_amount <= amount", name="paid_le_amount"),
+    CheckConstraint("due_on >= issued_on", name="due_after_issue"),
+    CheckConstraint("dunning_level BETWEEN 0 AND 4", name="dunning_range"),
+    CheckConstraint(
+        "(status = 'issued' AND paid_amount = 0) OR (status = 'partially_paid' AND paid_amount > 0 "
+        "AND paid_amount < amount) OR (status = 'paid' AND paid_amount = amount) "
+        "OR (status = 'void' AND paid_amount = 0 AND void_reason IS NOT NULL)", name="status_matches_paid"),
+    UniqueConstraint("id", "currency", name="uq_invoices_id_currency"),
+    # One live invoice per payment-plan milestone; a voided one may be issued again.
+    Index("uq_invoices_one_per_milestone", "milestone_id", unique=True,
+          sqlite_where=text("status <> 'void'"), postgresql_where=text("status <> 'void'")),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(30), nullable=False, unique=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("received_on", Date, nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("bank_ref", String(100), nullable=False, unique=True),
+    Column("status", String(20), nullable=False),
+    Column("allocated", MONEY, nullable=False, server_default="0"),
+    Column("unapplied", MONEY, nullable=False, server_default="0"),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("confirmed_by", Integer, ForeignKey("users.id")),
+    Column("confirmed_at", DateTime),
+    Column("note", Text),
+    one_of("status", ["proposed", "confirmed", "rejected"]),
+    one_of("method", ["bank_transfer", "acceptance_bill", "check", "card", "cash", "other"]),
+    one_of("currency", CURRENCIES),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("allocated >= 0 AND unapplied >= 0", name="parts_positive"),
+    # Σ allocations + unapplied credit = amount once the money is confirmed; nothing before.
+    # (ABS < half a cent: SQLite compares these as floating point.)
+    CheckConstraint("(status = 'confirmed' AND ABS(allocated + unapplied - amount) < 0.005) "
+                    "OR (status <> 'confirmed' AND allocated = 0 AND unapplied = 0)", name="parts_add_up"),
+    UniqueConstraint("id", "currency", name="uq_payments_id_currency"),
+)
+
+payment_allocations = Table(
+    "payment_allocations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("payment_id", Integer, nullable=False),
+    Column("invoice_id", Integer, nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("allocated_at", DateTime, nullable=False),
+    Column("allocated_by", Integer, ForeignKey("users.id"), nullable=False),
+    # Same currency on both ends, by construction.
+    ForeignKeyConstraint(["payment_id", "currency"], ["payments.id", "payments.currency"],
+                         name="fk_payment_allocations_payment_currency", ondelete="CASCADE"),
+    ForeignKeyConstraint(["invoice_id", "currency"], ["invoices.id", "invoices.currency"],
+                         name="fk_payment_allocations_invoice_currency"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    UniqueConstraint("payment_id", "invoice_id"),
+)
+
+promises_to_pay = Table(
+    "promises_to_pay",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False, index=True),
+    Column("amount", MONEY, nullable=False),
+    Column("promised_on", Date, nullable=False),
+    Column("paid_before", MONEY, nullable=False),
+    Column("recorded_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+    Column("note", Text),
+    CheckConstraint("amount > 0", name="amount_positive"),
+)
+
+revenue_entries = Table(
+    "revenue_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", Integer, ForeignKey("contracts.id"), nullable=False, index=True),
+    Column("amount", MONEY, nullable=False),
+    Column("recognised_on", Date, nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("recorded_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("delivery_milestone_id", Integer, ForeignKey("delivery_milestones.id")),
+    Column("change_order_id", Integer, ForeignKey("change_orders.id")),
+)
+
+incentive_plans = Table(
+    "incentive_plans",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("pool_pct", Numeric(5, 2), nullable=False),
+    Column("ar_pct", Numeric(5, 2), nullable=False),
+    Column("sr_pct", Numeric(5, 2), nullable=False),
+    Column("fr_pct", Numeric(5, 2), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    CheckConstraint("pool_pct >= 0 AND pool_pct <= 100", name="pool_range"),
+    CheckConstraint("ar_pct >= 0 AND sr_pct >= 0 AND fr_pct >= 0 AND ABS(ar_pct + sr_pct + fr_pct - 100) < 0.005",
+                    name="weights_add_up"),
+)
+
+contributions = Table(
+    "contributions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", Integer, ForeignKey("contracts.id"), nullable=False, index=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("role", String(2), nullable=False),
+    Column("share_pct", Numeric(5, 2), nullable=False),
+    Column("recorded_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+    Column("note", Text),
+    one_of("role", ["AR", "SR", "FR"]),
+    CheckConstraint("share_pct > 0 AND share_pct <= 100", name="share_range"),
+    UniqueConstraint("contract_id", "user_id", "role"),
 )
 
 audit_log = Table(

@@ -29,6 +29,14 @@ FRIENDLY = {
     "uq_approval_requests_one_pending": "A request of this kind is already waiting for a decision",
     "uq_approval_decisions_request_id_step_seq": "This step has already been decided",
     "uq_opportunity_members_triangle_seat": "That iron-triangle seat is already taken",
+    "uq_contracts_opportunity_id": "This deal already has a contract; change it with a change order",
+    "uq_contracts_quote_id": "A contract already exists for this quote",
+    "uq_orders_contract_id": "This contract already has an order",
+    "uq_payments_bank_ref": "A payment with this bank reference is already recorded",
+    "uq_invoices_one_per_milestone": "This payment milestone is already invoiced",
+    "uq_change_orders_one_pending": "A change order for this contract is already waiting for a decision",
+    "ck_contracts_paid_le_invoiced_le_value": "That would invoice or collect more than the contract value",
+    "ck_invoices_paid_le_amount": "That would pay more than the invoice amount",
 }
 RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure (PostgreSQL)
 
@@ -93,6 +101,11 @@ class SqlAlchemyUnitOfWork:
         self.policies = r.PolicyRepository(s)
         self.quotes = r.QuoteRepository(s)
         self.catalog = r.CatalogRepository(s)
+        self.contracts = r.ContractRepository(s)
+        self.orders = r.OrderRepository(s)
+        self.invoices = r.InvoiceRepository(s)
+        self.payments = r.PaymentRepository(s)
+        self.finance = r.FinanceRepository(s)
         self.audit = r.AuditRepository(s)
         self.outbox = r.OutboxRepository(s)
         return self

@@ -166,3 +166,97 @@ class GateRejected(Event):
 
     def _key(self) -> str:
         return str(self.approval_id)
+
+
+@dataclass(frozen=True)
+class QuoteStatusChanged(Event):
+    quote_id: int
+    opportunity_id: int
+    from_status: str
+    to_status: str
+    audit_id: int
+
+    def _key(self) -> str:
+        return f"{self.quote_id}:{self.audit_id}"
+
+
+@dataclass(frozen=True)
+class ContractSigned(Event):
+    contract_id: int
+    opportunity_id: int
+    value: str
+    currency: str
+
+    def _key(self) -> str:
+        return str(self.contract_id)
+
+
+@dataclass(frozen=True)
+class ContractStatusChanged(Event):
+    contract_id: int
+    from_status: str
+    to_status: str
+    audit_id: int
+
+    def _key(self) -> str:
+        return f"{self.contract_id}:{self.audit_id}"
+
+
+@dataclass(frozen=True)
+class DeliveryMilestoneAccepted(Event):
+    order_id: int
+    milestone_id: int
+    contract_id: int
+    certificate_ref: str
+
+    def _key(self) -> str:
+        return str(self.milestone_id)
+
+
+@dataclass(frozen=True)
+class InvoiceIssued(Event):
+    invoice_id: int
+    contract_id: int
+    amount: str
+    currency: str
+    due_on: str
+
+    def _key(self) -> str:
+        return str(self.invoice_id)
+
+
+@dataclass(frozen=True)
+class PaymentRecorded(Event):
+    payment_id: int
+    account_id: int
+    amount: str
+    currency: str
+    unapplied: str
+
+    def _key(self) -> str:
+        return str(self.payment_id)
+
+
+@dataclass(frozen=True)
+class InvoiceReminderDue(Event):
+    """Dunning: the deal's AR (accountable for cash) is told to chase the customer."""
+
+    invoice_id: int
+    owner_id: int
+    level: int
+    days_overdue: int
+    balance: str
+    currency: str
+
+    def _key(self) -> str:
+        return f"{self.invoice_id}:{self.level}"
+
+
+@dataclass(frozen=True)
+class RevenueRecognised(Event):
+    contract_id: int
+    entry_id: int
+    amount: str
+
+    def _key(self) -> str:
+        return str(self.entry_id)

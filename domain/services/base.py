@@ -118,3 +118,9 @@ def _allowed_values(model: type[BaseModel], name: Any) -> list[str] | None:
         if isinstance(arg, type) and issubclass(arg, enum.Enum):
             return [m.value for m in arg]
     return None
+
+
+def next_ref(uow, prefix: str) -> str:
+    """A gap-free human number per prefix and year, e.g. CT-2026-00001 (the counter row is locked to commit)."""
+    year = uow.now().year
+    return f"{prefix}-{year}-{uow.finance.next_number(f'{prefix}:{year}'):05d}"

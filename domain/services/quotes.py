@@ -10,12 +10,13 @@ from pydantic import Field
 from domain.actor import Actor
 from domain.errors import InvalidTransition, NotFound, ValidationFailed
 from domain.model import quotes as q
+from domain.model.events import QuoteStatusChanged
 from domain.model.quotes import Quote, QuoteLine
 from domain.model.vocab import ApprovalStatus, MemberRole
 from domain.rbac import UseCase
 from domain.services import approvals as approval_svc
 from domain.services import opportunities as opp_svc
-from domain.services.base import Ctx, audit, begin, get_or_404, parse, snapshot
+from domain.services.base import Ctx, audit, begin, emit, get_or_404, parse, snapshot
 from domain.services.catalog import band_for, check_discount_band
 from domain.services.schemas import Input, View
 
@@ -127,6 +128,14 @@ def _floor_check(quote: Quote) -> None:
             details={"sku": line.sku, "floor_price": str(line.floor_price)})
 
 
+def _record(uow, ctx: Ctx, quote: Quote, action: str, before: dict | None) -> None:
+    """Audit the change; a status change is also an event (nudges, chat notices)."""
+    entry = audit(uow, ctx, "quote", quote.id, action, before, snapshot(quote, QUOTE_FIELDS))
+    if before is not None and before.get("status") != quote.status:
+        emit(uow, QuoteStatusChanged(quote_id=quote.id, opportunity_id=quote.opportunity_id,
+                                     from_status=before["status"], to_status=quote.status, audit_id=entry.id))
+
+
 def create_quote(opp_id: int, data: QuoteCreate | dict, *, actor: Actor, uow) -> QuoteView:
     """A new version for the deal; earlier open versions are superseded (their approvals cancelled)."""
     ctx = begin(uow, actor, UseCase.BUILD_QUOTE)
@@ -150,7 +159,7 @@ def create_quote(opp_id: int, data: QuoteCreate | dict, *, actor: Actor, uow) ->
         if old.status in q.OPEN:
             _supersede(uow, ctx, old)
     uow.quotes.add(quote)
-    audit(uow, ctx, "quote", quote.id, "create", None, snapshot(quote, QUOTE_FIELDS))
+    _record(uow, ctx, quote, "create", None)
     return to_view(quote, message=f"{quote.ref} v{quote.version} drafted: {quote.currency} {quote.total} "
                                   f"({quote.discount_pct}% off list, margin {quote.margin_pct}%)")
 
@@ -162,7 +171,7 @@ def _supersede(uow, ctx: Ctx, old: Quote) -> None:
         if request is not None and request.is_pending:
             approval_svc.close_request(uow, ctx, request, ApprovalStatus.CANCELLED, "a newer quote version")
     old.move_to(q.SUPERSEDED)
-    audit(uow, ctx, "quote", old.id, "supersede", before, snapshot(old, QUOTE_FIELDS))
+    _record(uow, ctx, old, "supersede", before)
 
 
 def _visible_quote(uow, ctx: Ctx, quote_id: int, *, for_update: bool = False) -> tuple[Quote, object]:
@@ -202,7 +211,7 @@ def update_quote(quote_id: int, data: QuoteCreate | dict, *, actor: Actor, uow) 
         message = f"{quote.ref} revised; submit it again"
     else:
         message = f"{quote.ref} updated" + (" and stays approved" if quote.status == q.APPROVED else "")
-    audit(uow, ctx, "quote", quote.id, "update", before, snapshot(quote, QUOTE_FIELDS))
+    _record(uow, ctx, quote, "update", before)
     return to_view(quote, message=message)
 
 
@@ -247,7 +256,7 @@ def submit_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
     if not band.steps:
         quote.move_to(q.APPROVED)
         quote.approved_discount_pct, quote.approved_margin_pct = quote.discount_pct, quote.margin_pct
-        audit(uow, ctx, "quote", quote.id, "approve:auto", before, snapshot(quote, QUOTE_FIELDS))
+        _record(uow, ctx, quote, "approve:auto", before)
         return to_view(quote, message=f"{quote.ref} approved automatically ({band.label or 'within the auto band'})")
     parity = price_parity(uow, [ln.product_id for ln in quote.lines], ctx.user.id, uow.now())
     context = {"quote_ref": quote.ref, "opportunity_ref": opp.ref, "opportunity_name": opp.name,
@@ -258,7 +267,7 @@ def submit_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
                                         steps=list(band.steps), context=context)
     quote.move_to(q.PENDING)
     quote.approval_id = request.id
-    audit(uow, ctx, "quote", quote.id, "submit", before, snapshot(quote, QUOTE_FIELDS))
+    _record(uow, ctx, quote, "submit", before)
     who = " then ".join(s["role"] for s in band.steps)
     return to_view(quote, message=f"{quote.ref} sent for discount approval ({who}): {request.ref}")
 
@@ -276,7 +285,7 @@ def send_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
     before = snapshot(quote, QUOTE_FIELDS)
     quote.move_to(q.SENT)
     quote.sent_at = uow.now()
-    audit(uow, ctx, "quote", quote.id, "send", before, snapshot(quote, QUOTE_FIELDS))
+    _record(uow, ctx, quote, "send", before)
     return to_view(quote, message=f"{quote.ref} sent to the customer")
 
 
@@ -288,8 +297,38 @@ def accept_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
     before = snapshot(quote, QUOTE_FIELDS)
     quote.move_to(q.ACCEPTED)
     quote.accepted_at = uow.now()
-    audit(uow, ctx, "quote", quote.id, "accept", before, snapshot(quote, QUOTE_FIELDS))
-    return to_view(quote, message=f"{quote.ref} accepted by the customer")
+    _record(uow, ctx, quote, "accept", before)
+    if opp.amount != quote.total:  # the deal is worth what the customer accepted
+        opp_before = {"amount": str(opp.amount)}
+        opp.amount, opp.updated_at = quote.total, uow.now()
+        audit(uow, ctx, "opportunity", opp.id, "amount_from_quote", opp_before,
+              {"amount": str(opp.amount), "quote": quote.ref})
+    return to_view(quote, message=f"{quote.ref} accepted by the customer; {opp.ref} is now worth "
+                                  f"{quote.currency} {quote.total}: draft the contract next")
+
+
+def expire_quotes(*, actor: Actor, uow, as_of: date | None = None) -> list[str]:
+    """Daily job: open quotes past their validity become expired (their pending approvals are cancelled)."""
+    ctx = begin(uow, actor, UseCase.RUN_JOBS)
+    today = as_of or uow.now().date()
+    expired = []
+    for candidate in uow.quotes.open_past_validity(today):
+        uow.opportunities.get_for_update(candidate.opportunity_id)
+        quote = uow.quotes.get_for_update(candidate.id)
+        if quote.status not in q.OPEN or quote.status == q.ACCEPTED:
+            continue
+        before = snapshot(quote, QUOTE_FIELDS)
+        if quote.status == q.PENDING and quote.approval_id:
+            request = uow.approvals.get_for_update(quote.approval_id)
+            if request is not None and request.is_pending:
+                approval_svc.close_request(uow, ctx, request, ApprovalStatus.CANCELLED,
+                                           f"{quote.ref} expired on {quote.valid_until}")
+                before = snapshot(quote, QUOTE_FIELDS)  # the closed approval put it back to draft
+        if quote.status in q.OPEN:
+            quote.move_to(q.EXPIRED)
+            _record(uow, ctx, quote, "expire", before)
+            expired.append(quote.ref)
+    return expired
 
 
 def get_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
@@ -330,7 +369,7 @@ def _discount_approved(uow, ctx: Ctx, request) -> None:
     before = snapshot(quote, QUOTE_FIELDS)
     quote.move_to(q.APPROVED)
     quote.approved_discount_pct, quote.approved_margin_pct = quote.discount_pct, quote.margin_pct
-    audit(uow, ctx, "quote", quote.id, "approve", before, snapshot(quote, QUOTE_FIELDS))
+    _record(uow, ctx, quote, "approve", before)
 
 
 def _discount_rejected(uow, ctx: Ctx, request) -> None:
@@ -339,7 +378,7 @@ def _discount_rejected(uow, ctx: Ctx, request) -> None:
         return
     before = snapshot(quote, QUOTE_FIELDS)
     quote.move_to(q.REJECTED)
-    audit(uow, ctx, "quote", quote.id, "reject", before, snapshot(quote, QUOTE_FIELDS))
+    _record(uow, ctx, quote, "reject", before)
 
 
 approval_svc.SUBJECTS["quote"] = _quote_subject
@@ -352,7 +391,7 @@ def _discount_closed(uow, ctx: Ctx, request) -> None:
     before = snapshot(quote, QUOTE_FIELDS)
     quote.move_to(q.DRAFT)
     quote.approval_id = None
-    audit(uow, ctx, "quote", quote.id, f"approval_{request.status}", before, snapshot(quote, QUOTE_FIELDS))
+    _record(uow, ctx, quote, f"approval_{request.status}", before)
 
 
 approval_svc.ON_APPROVED["discount"] = _discount_approved

@@ -19,7 +19,9 @@ PAIRS = [
     ("accounts", sql.AccountRepository), ("contacts", sql.ContactRepository),
     ("opportunities", sql.OpportunityRepository), ("activities", sql.ActivityRepository),
     ("approvals", sql.ApprovalRepository), ("policies", sql.PolicyRepository), ("quotes", sql.QuoteRepository),
-    ("audit", sql.AuditRepository), ("outbox", sql.OutboxRepository),
+    ("audit", sql.AuditRepository), ("outbox", sql.OutboxRepository), ("catalog", sql.CatalogRepository),
+    ("contracts", sql.ContractRepository), ("orders", sql.OrderRepository), ("invoices", sql.InvoiceRepository),
+    ("payments", sql.PaymentRepository), ("finance", sql.FinanceRepository),
 ]
 
 
