@@ -234,6 +234,9 @@ def _init(ctx: AppContext, out: Out) -> None:
         out.line("Policies", f"already present ({stages} stage probabilities, {gates} gates); nothing written")
 
 
+CONTRACT_ORDER = ["draft", "under_review", "signed", "executing", "completed", "closed"]
+
+
 def _summary_table(s: DemoSummary) -> Table:
     def detail(counts: dict[str, int], order: list[str]) -> str:
         keys = sorted(counts, key=lambda k: (order.index(k) if k in order else len(order), k))
@@ -250,6 +253,9 @@ def _summary_table(s: DemoSummary) -> Table:
     table.add_row("opportunities", str(s.opportunities), detail(s.opportunities_by_stage, STAGE_ORDER))
     table.add_row("approvals", str(s.approvals), detail(s.approvals_by_status, []))
     table.add_row("activities", str(s.activities), "")
+    table.add_row("contracts", str(s.contracts), detail(s.contracts_by_status, CONTRACT_ORDER))
+    table.add_row("invoices", str(s.invoices), detail(s.invoices_by_status, ["issued", "partially_paid", "paid"])
+                  + (f"; {s.payments} payments" if s.payments else ""))
     table.add_row("audit rows", str(s.audit_rows), "")
     table.add_row("events", str(s.outbox_events), "in the outbox (ltc worker --once delivers them)")
     return table
@@ -1017,6 +1023,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_positive, default=4, help="how many passages")
     add("next", cmd_next, "what should happen next on a deal (its state + the playbooks)", viewer) \
         .add_argument("ref", metavar="OPP-REF")
+    from bot.cli_finance import add_commands  # the finance commands build on the helpers above
+
+    add_commands(add, viewer)
     return parser
 
 

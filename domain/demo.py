@@ -35,6 +35,11 @@ from domain.services import approvals as approval_svc
 from domain.services import leads as lead_svc
 from domain.services import opportunities as opp_svc
 from domain.services import users as user_svc
+from domain.services import collections as collection_svc
+from domain.services import contracts as contract_svc
+from domain.services import delivery as delivery_svc
+from domain.services import payments as payment_svc
+from domain.services import quotes as quote_svc
 from domain.services.schemas import View
 
 DEMO_START = datetime(2026, 6, 1, 9, 0)
@@ -65,6 +70,11 @@ class DemoSummary(View):
     activities: int
     audit_rows: int
     outbox_events: int
+    contracts: int = 0
+    contracts_by_status: dict[str, int] = {}
+    invoices: int = 0
+    invoices_by_status: dict[str, int] = {}
+    payments: int = 0
     story_ends_at: datetime | None = None
 
 
@@ -478,6 +488,10 @@ WORDS = {
     "tech_exchange": ("技术交流：方案架构和集成接口评审", "Technical exchange: reviewed architecture and interfaces"),
     "site_survey": ("现场勘查：确认交付范围、资源和实施周期", "Site survey: confirmed delivery scope, resources and timeline"),
     "bid_sent": ("投标文件已递交，附报价和实施计划", "Bid submitted with the quote and the implementation plan"),
+    "install": ("软硬件到货安装与上线", "Delivery, installation and go-live"),
+    "final_acceptance": ("项目终验", "Final acceptance"),
+    "promise": ("客户财务承诺月底前付清到货款", "Customer finance promised to pay the delivery invoice by month end"),
+    "overpaid": ("客户多付的尾款留作预收款", "The customer's overpayment is kept as credit"),
     "competitor": ("竞争情报：对手报价低约 15%，主打免费实施",
                    "Competitive note: rival is about 15% cheaper, pitching free implementation"),
     "terms_call": ("合同条款沟通：付款节点与验收标准", "Contract call: payment milestones and acceptance criteria"),
@@ -540,6 +554,8 @@ class _Seed:
     contacts: dict[str, list[int]] = field(default_factory=dict)
     opps: dict[str, int] = field(default_factory=dict)
     approvals: dict[str, int] = field(default_factory=dict)
+    contracts: dict[str, int] = field(default_factory=dict)
+    proposed: dict[str, int] = field(default_factory=dict)
     lead_owners: dict[str, int | None] = field(default_factory=dict)
     requests: int = 0
     phones: int = 0
@@ -555,6 +571,9 @@ class _Seed:
 
     def at(self, day: int, hour: float, label: str, fn: Step) -> None:
         self.steps.append((business_day(self.start, day, hour), len(self.steps), label, fn))
+
+    def contracts_order(self, uow, key: str) -> int:
+        return uow.orders.for_contract(self.contracts[key]).id
 
     def words(self, who: str, key: str) -> str:
         zh, en = WORDS[key]
@@ -850,6 +869,17 @@ def _deal_steps(s: _Seed, d: DealSpec, phone_no: int) -> None:  # noqa: C901 - a
         opp(s), actor=s.actor(fr), uow=uow))
     if plan == "negotiate_signed":
         return
+
+    def contract(uow, s: _Seed) -> None:
+        """The customer accepts the quote; the AR drafts the contract (30/60/10) and puts it under review."""
+        quote = uow.quotes.for_opportunity(opp(s))[-1]
+        quote_svc.send_quote(quote.id, actor=s.actor(rep), uow=uow)
+        quote_svc.accept_quote(quote.id, actor=s.actor(rep), uow=uow)
+        view = contract_svc.create_contract({"quote_id": quote.id}, actor=s.actor(rep), uow=uow)
+        contract_svc.submit_contract(view.id, actor=s.actor(rep), uow=uow)
+        s.contracts[k] = view.id
+
+    s.at(t, 5, f"{k}: contract under review", contract)
     if plan in ("negotiate_atc_pending", "lost@negotiate_cancel"):
         gate(t + 1, "ATC", note="付款条件 30/60/10，验收后 30 天付款", ttl=OPEN_REQUEST_TTL_HOURS)
         if plan == "lost@negotiate_cancel":
@@ -859,6 +889,84 @@ def _deal_steps(s: _Seed, d: DealSpec, phone_no: int) -> None:  # noqa: C901 - a
     decide(t + 2, "ATC", "director")
     decide(t + 2, "ATC", "finance", hour=6)
     s.at(t + 4, 3, f"{k}: kickoff", lambda uow, s: _log(s, uow, fr, "meeting", "kickoff", opportunity_id=opp(s)))
+    _post_sale_steps(s, d, k, rep=rep, fr=fr, t=t + 4)
+
+
+# How far each won deal's contract gets: delivered and paid in full, or stuck somewhere on the way.
+AFTER_SALE = {
+    "hdjm_mes": "closed",  # delivered, accepted, paid (one overpayment left as credit), closed
+    "yuehai_scm": "overdue_promise",  # delivered; the delivery invoice is overdue, the customer promised
+    "kessler_qa": "delivering",  # advance paid, installation under way
+    "shencheng_depot": "overdue_dunned",  # delivered; the delivery invoice is 60+ days late
+    "ludao_ih": "signed",  # just signed: the advance invoice is open
+}
+
+
+def _post_sale_steps(s: _Seed, d: DealSpec, k: str, *, rep: str, fr: str, t: int) -> None:
+    story = AFTER_SALE.get(k, "signed")
+    cur = d.currency
+
+    def paid(day: int, ref: str, amount: str | None = None, *, by: str = "finance", seq: int | None = None) -> None:
+        """Money arrives for the contract's oldest open invoice (or an explicit amount)."""
+        def post(uow, s: _Seed) -> None:
+            contract = uow.contracts.get(s.contracts[k])
+            open_ = [i for i in uow.invoices.for_contract(contract.id) if i.status in ("issued", "partially_paid")]
+            target = open_[0] if seq is None else open_[seq]
+            data = {"contract_id": contract.id, "amount": amount or str(target.balance), "currency": cur,
+                    "received_on": uow.now().date().isoformat(), "bank_ref": f"{ref}-{contract.number}"}
+            if by == "finance":
+                payment_svc.record_payment(data, actor=s.actor("finance"), uow=uow)
+            else:
+                view = payment_svc.propose_payment(data, actor=s.actor(by), uow=uow)
+                s.proposed[k] = view.id
+        s.at(day, 3, f"{k}: payment {ref}", post)
+
+    if story == "signed":
+        return
+    s.at(t + 1, 2, f"{k}: order", lambda uow, s: delivery_svc.create_order(s.contracts[k], {"milestones": [
+        {"name": s.words(fr, "install"), "planned_date": business_day(s.start, t + 15).date().isoformat()},
+        {"name": s.words(fr, "final_acceptance"), "kind": "final_acceptance",
+         "planned_date": business_day(s.start, t + 30).date().isoformat()}]}, actor=s.actor(fr), uow=uow))
+    paid(t + 6, "ADV")
+    if story == "delivering":
+        return
+
+    def deliver(day: int, seq: int, cert: str) -> None:
+        s.at(day, 2, f"{k}: delivered {seq}", lambda uow, s: delivery_svc.mark_delivered(
+            s.contracts_order(uow, k), seq, actor=s.actor(fr), uow=uow))
+        s.at(day + 2, 4, f"{k}: accepted {seq}", lambda uow, s: delivery_svc.accept_milestone(
+            s.contracts_order(uow, k), seq, {"certificate_ref": f"{cert}-{s.contracts[k]:03d}"},
+            actor=s.actor(fr), uow=uow))
+
+    deliver(t + 14, 1, "YS")  # 验收单
+    if story == "overdue_promise":
+        s.at(t + 45, 3, f"{k}: promise to pay", lambda uow, s: collection_svc.record_promise(
+            next(i.id for i in uow.invoices.for_contract(s.contracts[k]) if i.status == "issued"),
+            {"amount": str(next(i.balance for i in uow.invoices.for_contract(s.contracts[k])
+                                if i.status == "issued")),
+             "promised_on": business_day(s.start, t + 80).date().isoformat(), "note": s.words(rep, "promise")},
+            actor=s.actor(rep), uow=uow))
+        return
+    if story == "overdue_dunned":
+        s.at(t + 60, 1, f"{k}: dunning run", lambda uow, s: collection_svc.run_dunning(actor=s.actor("system"),
+                                                                                        uow=uow))
+        return
+    deliver(t + 28, 2, "ZY")  # 终验
+    paid(t + 20, "DLV", by=rep)
+    s.at(t + 21, 2, f"{k}: confirm payment", lambda uow, s: payment_svc.confirm_payment(
+        s.proposed[k], actor=s.actor("finance"), uow=uow))
+
+    def final_payment(uow, s: _Seed) -> None:
+        contract = uow.contracts.get(s.contracts[k])
+        balance = sum((i.balance for i in uow.invoices.for_contract(contract.id)), Decimal("0"))
+        payment_svc.record_payment({"contract_id": contract.id, "amount": str(balance + Decimal("1200")),
+                                    "currency": cur, "received_on": uow.now().date().isoformat(),
+                                    "bank_ref": f"FIN-{contract.number}", "note": s.words("finance", "overpaid")},
+                                   actor=s.actor("finance"), uow=uow)
+
+    s.at(t + 40, 3, f"{k}: final payment", final_payment)
+    s.at(t + 41, 2, f"{k}: close contract", lambda uow, s: contract_svc.close_contract(
+        s.contracts[k], actor=s.actor("finance"), uow=uow))
 
 
 # --- leads that stay leads ------------------------------------------------------------------------
@@ -951,6 +1059,7 @@ def summarize(uow_factory: Callable[..., Any], *, created: bool, message: str) -
         opps = uow.opportunities.all()
         approvals = uow.approvals.all()
         audit_rows = uow.audit.all()
+        contracts, invoices = uow.contracts.all(), uow.invoices.all()
         return DemoSummary(
             created=created, message=message,
             users=len(users), users_by_role=dict(sorted(roles.items())), teams=len(uow.teams.all()),
@@ -960,6 +1069,9 @@ def summarize(uow_factory: Callable[..., Any], *, created: bool, message: str) -
             approvals=len(approvals), approvals_by_status=dict(sorted(Counter(a.status for a in approvals).items())),
             activities=len(uow.activities.all()), audit_rows=len(audit_rows),
             outbox_events=len(uow.outbox.all()),
+            contracts=len(contracts), contracts_by_status=dict(sorted(Counter(c.status for c in contracts).items())),
+            invoices=len(invoices), invoices_by_status=dict(sorted(Counter(i.status for i in invoices).items())),
+            payments=len(uow.payments.all()),
             story_ends_at=max((a.at for a in audit_rows), default=None),
         )
 

@@ -161,3 +161,77 @@ def full_cycle(uow_factory: Callable, org: Org, opp_id: int) -> None:
         uow.commit()
     contract_under_review(uow_factory, org, opp_id)
     run_gate(uow_factory, org, opp_id, "ATC", ["director", "finance"])
+
+
+def seed_catalog(uow_factory: Callable, org: Org) -> None:
+    """One licence product on an east CNY price book (list 1,000, cost 300, floor 500); once per database."""
+    from domain.services import catalog
+
+    with uow_factory() as uow:
+        if uow.catalog.product_by_sku("MES-LIC") is not None:
+            return
+        admin = org.actor("admin")
+        catalog.create_product({"sku": "MES-LIC", "name_en": "MES licence", "name_zh": "MES许可", "unit": "seat",
+                                "cost": "300", "floor_price": "500"}, actor=admin, uow=uow)
+        catalog.create_price_book({"name": "East CNY", "region": "east", "currency": "CNY",
+                                   "prices": {"MES-LIC": "1000"}}, actor=admin, uow=uow)
+        uow.commit()
+
+
+def lead_to_cash(uow_factory: Callable, org: Org, opp_id: int, *, seats: int = 1000) -> int:
+    """A deal from make_deal all the way to a closed contract, one unit of work per use case.
+
+    Gates; a 25 % quote approved by director then finance; ATB; ATC signing the contract (30/60/10);
+    an order with delivery and final acceptance; invoices on triggers; three payments (the AR
+    proposes one, the last overpays); reconciliation clean; contract closed; incentive split.
+    Returns the contract id.
+    """
+    from domain.services import delivery, incentives, payments, reconciliation
+
+    def call(fn, *args, **kwargs):
+        with uow_factory() as uow:
+            result = fn(*args, uow=uow, **kwargs)
+            uow.commit()
+        return result
+
+    rep, fr, finance = org.actor("rep"), org.actor("fr"), org.actor("finance")
+    run_gate(uow_factory, org, opp_id, "ATI", ["manager"])
+    with uow_factory() as uow:
+        opportunities.record_solution(opp_id, "Cloud MES with edge gateways", actor=org.actor("sr"), uow=uow)
+        opportunities.record_delivery_plan(opp_id, "Two waves, 6 months, local partner", actor=fr, uow=uow)
+        uow.commit()
+    run_gate(uow_factory, org, opp_id, "solution_review", ["manager"])
+    quote = call(quotes.create_quote, opp_id,
+                 {"lines": [{"product": "MES-LIC", "quantity": str(seats), "discount_pct": "25"}]}, actor=rep)
+    quote = call(quotes.submit_quote, quote.id, actor=rep)
+    for who in ("director", "finance"):
+        call(approvals.decide_approval, quote.approval_id, "approve", actor=org.actor(who))
+    run_gate(uow_factory, org, opp_id, "ATB", ["manager", "director"])
+    with uow_factory() as uow:
+        opportunities.advance_stage(opp_id, actor=rep, uow=uow)
+        opportunities.sign_off_deliverability(opp_id, actor=fr, uow=uow)
+        uow.commit()
+    contract_id = contract_under_review(uow_factory, org, opp_id)
+    run_gate(uow_factory, org, opp_id, "ATC", ["director", "finance"])
+    with uow_factory() as uow:
+        today = uow.now().date().isoformat()
+    order = call(delivery.create_order, contract_id, {"milestones": [
+        {"name": "Install", "planned_date": today},
+        {"name": "Final acceptance", "kind": "final_acceptance", "planned_date": today}]}, actor=fr)
+    for seq in (1, 2):
+        call(delivery.mark_delivered, order.id, seq, actor=fr)
+        call(delivery.accept_milestone, order.id, seq, {"certificate_ref": f"CERT-{contract_id}-{seq}"}, actor=fr)
+    with uow_factory() as uow:
+        balances = [i.balance for i in uow.invoices.for_contract(contract_id)]
+    tag = f"{contract_id}-{opp_id}"
+    base = {"contract_id": contract_id, "currency": "CNY", "received_on": today}
+    call(payments.record_payment, {**base, "amount": str(balances[0]), "bank_ref": f"B1-{tag}"}, actor=finance)
+    proposed = call(payments.propose_payment, {**base, "amount": str(balances[1]), "bank_ref": f"B2-{tag}"},
+                    actor=rep)
+    call(payments.confirm_payment, proposed.id, actor=finance)
+    call(payments.record_payment, {**base, "amount": str(balances[2] + 100), "bank_ref": f"B3-{tag}"},
+         actor=finance)
+    assert call(reconciliation.reconcile_contract, contract_id, actor=finance).clean
+    call(contracts.close_contract, contract_id, actor=finance)
+    call(incentives.incentive_split, contract_id, actor=org.actor("manager"))
+    return contract_id

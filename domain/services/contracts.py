@@ -444,3 +444,17 @@ approval_svc.ON_APPROVING[_CHANGE] = _change_missing
 approval_svc.ON_APPROVED[_CHANGE] = _change_approved
 approval_svc.ON_REJECTED[_CHANGE] = _change_closed
 approval_svc.ON_CLOSED[_CHANGE] = _change_closed
+
+
+def list_contracts(*, actor: Actor, uow, status: str | None = None) -> list[ContractView]:
+    """Contracts on the deals the caller can see, newest first."""
+    ctx = begin(uow, actor, UseCase.VIEW_OPPORTUNITY)
+    if status is not None and status not in c.STATUSES:
+        raise ValidationFailed(f"Unknown contract status '{status}'", field="status", allowed=list(c.STATUSES))
+    found = []
+    for contract in sorted(uow.contracts.all(), key=lambda x: -x.id):
+        opp = uow.opportunities.get(contract.opportunity_id)
+        if (status is None or contract.status == status) and ctx.scope.sees_opportunity(
+                opp.owner_id, opp.member_ids(), opp.stage):
+            found.append(to_view(uow, contract))
+    return found

@@ -20,6 +20,10 @@ from domain.services.schemas import View
 ZERO = Decimal("0")
 
 
+def _m(amount: Decimal) -> str:
+    return f"{amount:,.2f}"
+
+
 class Mismatch(View):
     code: str
     message: str
@@ -52,17 +56,17 @@ def mismatches(uow, contract: Contract, opp: Opportunity) -> list[Mismatch]:
         why = (f"change orders {', '.join(x.number for x in approved)}" if approved
                else "the deal amount was edited away from the accepted quote")
         out.append(Mismatch(code="won_vs_contract", amount=contract.value - opp.amount,
-                            message=f"won {opp.amount} but the contract is worth {contract.value} ({why})"))
+                            message=f"won {_m(opp.amount)} but the contract is worth {_m(contract.value)} ({why})"))
     planned = sum((m.amount for m in contract.milestones), ZERO)
     if planned != contract.value:
         out.append(Mismatch(code="plan_vs_value", amount=contract.value - planned,
-                            message=f"the payment plan adds up to {planned}, not the contract value {contract.value}"))
+                            message=f"the payment plan adds up to {_m(planned)}, not the contract value {_m(contract.value)}"))
     invoices = uow.invoices.for_contract(contract.id)
     live = [i for i in invoices if i.status != b.VOID]
     invoiced = sum((i.amount for i in live), ZERO)
     if invoiced != contract.invoiced_total:
         out.append(Mismatch(code="invoice_ledger", amount=invoiced - contract.invoiced_total,
-                            message=f"invoices add up to {invoiced} but the contract records {contract.invoiced_total}"))
+                            message=f"invoices add up to {_m(invoiced)} but the contract records {_m(contract.invoiced_total)}"))
     billed = {i.milestone_id for i in live}
     for m in contract.milestones:
         if m.triggered_on is not None and m.id not in billed and m.amount > 0:
@@ -76,29 +80,29 @@ def mismatches(uow, contract: Contract, opp: Opportunity) -> list[Mismatch]:
     allocated = sum((uow.payments.allocated_to(i.id) for i in invoices), ZERO)
     if allocated != contract.paid_total:
         out.append(Mismatch(code="payment_ledger", amount=allocated - contract.paid_total,
-                            message=f"payments allocated add up to {allocated} but the contract records "
-                                    f"{contract.paid_total} collected"))
+                            message=f"payments allocated add up to {_m(allocated)} but the contract records "
+                                    f"{_m(contract.paid_total)} collected"))
     for i in live:
         if i.balance > 0:
             late = i.days_overdue(today)
             out.append(Mismatch(code="uncollected", amount=i.balance,
-                                message=f"{i.ref} has {i.balance} open" + (f", {late} days overdue" if late else
+                                message=f"{i.ref} has {_m(i.balance)} open" + (f", {late} days overdue" if late else
                                                                            f", due {i.due_on}")))
     target = revenue.target_for(uow, contract)
     if target != contract.recognised_total:
         out.append(Mismatch(code="recognition_lag", amount=target - contract.recognised_total,
-                            message=f"accepted delivery calls for {target} recognised, the books show "
-                                    f"{contract.recognised_total}"))
+                            message=f"accepted delivery calls for {_m(target)} recognised, the books show "
+                                    f"{_m(contract.recognised_total)}"))
     if contract.recognised_total != contract.value:
         order = uow.orders.for_contract(contract.id)
         waiting = [m for m in order.milestones if m.status != "accepted"] if order else []
         why = (f"delivery not yet accepted: {', '.join(f'{m.seq} {m.name}' for m in waiting)}" if waiting
                else "no order opened yet" if order is None else "revenue not caught up")
         out.append(Mismatch(code="unrecognised", amount=contract.value - contract.recognised_total,
-                            message=f"{contract.value - contract.recognised_total} not yet recognised ({why})"))
+                            message=f"{_m(contract.value - contract.recognised_total)} not yet recognised ({why})"))
     if invoiced > contract.recognised_total and contract.recognised_total != contract.value:
         out.append(Mismatch(code="billed_ahead", amount=invoiced - contract.recognised_total,
-                            message=f"{invoiced - contract.recognised_total} invoiced ahead of delivery "
+                            message=f"{_m(invoiced - contract.recognised_total)} invoiced ahead of delivery "
                                     f"(deferred revenue)"))
     return out
 
@@ -107,7 +111,7 @@ def _view(uow, opp: Opportunity, contract: Contract | None) -> ReconciliationVie
     won = opp.amount if opp.stage == Stage.WON.value else None
     if contract is None:
         problems = ([Mismatch(code="no_contract", amount=opp.amount,
-                              message=f"{opp.ref} is won for {opp.amount} but has no contract")]
+                              message=f"{opp.ref} is won for {_m(opp.amount)} but has no contract")]
                     if won is not None else [])
         return ReconciliationView(opportunity_id=opp.id, opportunity_ref=opp.ref, contract_number=None,
                                   currency=opp.currency, won_amount=won, contract_value=None, invoiced=ZERO,

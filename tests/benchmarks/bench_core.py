@@ -18,6 +18,10 @@ drives everything through the services, one unit of work per use case:
   lead_convert       create + qualify + convert, each in its own uow; only convert is timed
   gate_cycle         builders.full_cycle (ATI → solution review → ATB → ATC, 15 uows) on a
                      fresh deal from builders.make_deal; deal creation is not timed
+  lead_to_cash       builders.lead_to_cash: gates, a 25 % quote approved by director + finance,
+                     contract signed by ATC, order, delivery and final acceptance, 3 invoices,
+                     3 payments (one proposed then confirmed, one overpaying), reconciliation,
+                     close, incentive split (~45 uows); deal creation is not timed
 
 ops/s = operations / summed op time for sequential runs, and operations / wall time for the
 threaded run. queries/op counts the SQL statements sent (SQLite's BEGIN IMMEDIATE included;
@@ -73,7 +77,7 @@ AIMS = {  # (database, scenario) -> minimum ops/s
     ("postgresql", "lead_create"): 500.0,
     ("postgresql", "gate_cycle"): 100.0,
 }
-SCENARIOS = ("lead_create", "lead_create_2thr", "lead_convert", "gate_cycle")
+SCENARIOS = ("lead_create", "lead_create_2thr", "lead_convert", "gate_cycle", "lead_to_cash")
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,6 +352,23 @@ def run_gate_cycle(h: Harness, n: int, warmup: int, *, around_op: Callable | Non
         durations.append(time.perf_counter() - s)
         queries += h.counter.n - q0
     return Result(h.db.kind, "gate_cycle", n, time.perf_counter() - t0, durations, queries, unit="cycle")
+
+
+def run_lead_to_cash(h: Harness, n: int, warmup: int) -> Result:
+    builders.seed_catalog(h.uow, h.org)
+    for i in h.next_ids(warmup):
+        builders.lead_to_cash(h.uow, h.org, builders.make_deal(h.uow, h.org, n=i, prefix="lw"))
+    durations: list[float] = []
+    queries = 0
+    t0 = time.perf_counter()
+    for i in h.next_ids(n):
+        opp_id = builders.make_deal(h.uow, h.org, n=i, prefix="l2c")
+        q0 = h.counter.n
+        s = time.perf_counter()
+        builders.lead_to_cash(h.uow, h.org, opp_id)
+        durations.append(time.perf_counter() - s)
+        queries += h.counter.n - q0
+    return Result(h.db.kind, "lead_to_cash", n, time.perf_counter() - t0, durations, queries, unit="flow")
 
 
 # --------------------------------------------------------------------------------------------
@@ -725,6 +746,8 @@ def bench_database(db: Database, sizes: Sizes, args, run: Run) -> None:
             steps.append(("lead_convert", lambda: run_lead_convert(h, sizes.convert, max(1, args.warmup // 2))))
         if "gate_cycle" in wanted:
             steps.append(("gate_cycle", lambda: run_gate_cycle(h, sizes.cycles, max(1, args.warmup // 5))))
+        if "lead_to_cash" in wanted:
+            steps.append(("lead_to_cash", lambda: run_lead_to_cash(h, sizes.cycles, max(1, args.warmup // 5))))
         for name, fn in steps:
             gc.collect()
             res = fn()
