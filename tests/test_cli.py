@@ -319,11 +319,57 @@ def test_users_accounts_and_audit(db, capsys):
 def test_output_fits_100_columns(db, capsys):
     for argv in (["opps"], ["leads"], ["accounts"], ["users"], ["show", "OPP-00009"], ["show", "ACC-00001"],
                  ["show", "LEAD-00001"], ["show", "APR-00060"], ["audit", "OPP-00003"],
-                 ["approvals", "--as", "chen.zhiyuan@xinglian.example"]):
+                 ["approvals", "--as", "chen.zhiyuan@xinglian.example"], ["contracts"], ["aging"],
+                 ["reconcile", "OPP-00002"], ["jobs"]):
         code, out, err = run(capsys, "--db", db, *argv)
         assert code == 0, (argv, err)
         wide = [line for line in out.splitlines() if cell_len(line.rstrip()) > 100]
         assert not wide, (argv, wide[:3])
+
+
+# --- contract to cash ------------------------------------------------------------------------
+
+def test_demo_carries_won_deals_through_contract_delivery_and_cash(db, capsys):
+    assert distinct(db, t.contracts.c.status) == {"draft", "under_review", "signed", "executing", "closed"}
+    assert count(db, t.contracts, t.contracts.c.status == "closed") == 1
+    assert count(db, t.invoices, t.invoices.c.status == "issued") >= 2
+    assert count(db, t.payments, t.payments.c.unapplied > 0) == 1
+    assert count(db, t.promises_to_pay) == 1 and count(db, t.revenue_entries) >= 4
+    code, out, err = run(capsys, "--db", db, "contracts", "--as", REP)
+    assert code == 0, err
+    assert "CT-2026-00001" in out and "closed" in out
+    rows = [line for line in out.splitlines() if line.startswith("CT-")]
+    assert 0 < len(rows) < count(db, t.contracts)  # Li Na sees her deals' contracts only
+
+
+def test_aging_reports_overdue_invoices_by_the_accountable_ar(db, capsys):
+    code, out, err = run(capsys, "--db", db, "aging", "--as-of", "2026-12-31")
+    assert code == 0, err
+    assert "Receivables aging as of 2026-12-31" in out and "90+" in out
+    assert "open until" in out or "broken" in out  # the promise to pay shows
+    code, out, _ = run(capsys, "--db", db, "aging", "--as-of", "yesterday")
+    assert code == 1
+
+
+def test_reconcile_is_clean_for_the_closed_contract_and_explains_the_others(db, capsys):
+    code, out, err = run(capsys, "--db", db, "reconcile", "CT-2026-00001")
+    assert code == 0, err
+    assert "Clean" in out
+    code, out, err = run(capsys, "--db", db, "reconcile", "OPP-00002")
+    assert code == 0, err
+    assert "[uncollected]" in out and "mismatch" in out
+    code, _, err = run(capsys, "--db", db, "reconcile", "LEAD-00001")
+    assert code == 1 and "opportunity" in err
+
+
+def test_jobs_raise_dunning_levels_once(seeded, tmp_path, capsys):
+    url = url_of(copy_db(seeded, tmp_path / "jobs.db"))
+    code, out, err = run(capsys, "--db", url, "jobs", "--as-of", "2027-03-31")
+    assert code == 0, err
+    assert re.search(r"dunning reminders\s+[1-9]", out)
+    assert count(url, t.invoices, t.invoices.c.dunning_level == 4) >= 2
+    code, out, _ = run(capsys, "--db", url, "jobs", "--as-of", "2027-03-31")
+    assert re.search(r"dunning reminders\s+0", out)  # levels only go up, once per level
 
 
 # --- worker, usage and edge errors -------------------------------------------------------------
