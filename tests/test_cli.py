@@ -362,6 +362,13 @@ def test_reconcile_is_clean_for_the_closed_contract_and_explains_the_others(db, 
     assert code == 1 and "opportunity" in err
 
 
+def test_next_after_the_win_is_delivery_and_cash(db, capsys):
+    code, out, err = run(capsys, "--db", db, "next", "OPP-00002")
+    assert code == 0, err
+    assert re.search(r"\[FR\] Milestone 2 .* deliver it or re-plan", out)
+    assert re.search(r"\[AR\] INV-2026-\d+: CNY [\d,.]+ is \d+ days\s+overdue", out)
+
+
 def test_jobs_raise_dunning_levels_once(seeded, tmp_path, capsys):
     url = url_of(copy_db(seeded, tmp_path / "jobs.db"))
     code, out, err = run(capsys, "--db", url, "jobs", "--as-of", "2027-03-31")

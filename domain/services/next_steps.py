@@ -15,8 +15,9 @@ STALE_DAYS = 14  # no activity or next-step change for two weeks: the deal is dr
 
 
 class NextStepItem(View):
-    kind: str  # missing_seat | gate_material | waiting_decision | request_gate | overdue | stale | no_next_step | advance
-    owner_role: str  # AR | SR | FR | approver
+    kind: str  # missing_seat | gate_material | waiting_decision | request_gate | overdue | stale | no_next_step
+    #            | advance | contract | delivery | collection
+    owner_role: str  # AR | SR | FR | approver | finance
     text: str
 
 
@@ -70,8 +71,42 @@ def next_steps(opp_id: int, *, actor: Actor, uow) -> NextStepsView:
         if now - last_touch > timedelta(days=STALE_DAYS):
             items.append(NextStepItem(kind="stale", owner_role="AR",
                                       text=f"Nothing logged for {(now - last_touch).days} days: contact the customer"))
+    if opp.stage == "won":
+        items += _after_the_win(uow, opp, now.date())
     seat = "AR" if ctx.user.id == opp.owner_id else next(
         (r.value for r in (MemberRole.SR, MemberRole.FR) if ctx.user.id in opp.member_ids(r)), None)
     return NextStepsView(opportunity_id=opp.id, ref=opp.ref, name=opp.name, stage=opp.stage,
                          next_stage=nxt.value if nxt else None, next_gate=gate.kind if gate else None,
                          asker_seat=seat, items=items)
+
+
+def _after_the_win(uow, opp, today) -> list[NextStepItem]:
+    """Won is not the end: delivery, acceptance and cash, until the contract closes."""
+    contract = uow.contracts.for_opportunity(opp.id)
+    if contract is None:
+        return [NextStepItem(kind="contract", owner_role="AR", text="Won without a contract: draft it from the "
+                                                                     "accepted quote")]
+    items = []
+    order = uow.orders.for_contract(contract.id)
+    if order is None and contract.status == "signed":
+        items.append(NextStepItem(kind="delivery", owner_role="FR",
+                                  text=f"Open the order for {contract.ref} with its delivery milestones"))
+    for m in order.milestones if order else []:
+        if m.status == "planned" and m.planned_date < today:
+            items.append(NextStepItem(kind="delivery", owner_role="FR",
+                                      text=f"Milestone {m.seq} ({m.name}) was planned for {m.planned_date}: "
+                                           f"deliver it or re-plan"))
+        elif m.status == "done":
+            items.append(NextStepItem(kind="delivery", owner_role="FR",
+                                      text=f"Get the customer's acceptance certificate for milestone {m.seq} "
+                                           f"({m.name}), delivered {m.done_on}"))
+    for invoice in uow.invoices.for_contract(contract.id):
+        late = invoice.days_overdue(today)
+        if late:
+            items.append(NextStepItem(kind="collection", owner_role="AR",
+                                      text=f"{invoice.ref}: {invoice.currency} {invoice.balance:,.2f} is {late} days "
+                                           f"overdue: chase the payment or record the customer's promise"))
+    if contract.status == "completed" and contract.paid_total == contract.value:
+        items.append(NextStepItem(kind="contract", owner_role="finance",
+                                  text=f"{contract.ref} is delivered and collected: reconcile and close it"))
+    return items
