@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from sqlalchemy import exists, false, func, insert, or_, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from domain.db import tables as t
@@ -49,8 +50,14 @@ class SqlRepository(Generic[T]):
         return self.session.get(self.model, id_)
 
     def get_for_update(self, id_: int) -> T | None:
-        # Row lock on PostgreSQL; SQLite serialises writers with BEGIN IMMEDIATE instead.
-        return self.session.get(self.model, id_, with_for_update=True, populate_existing=True)
+        # Row lock on PostgreSQL; SQLite serialises writers with BEGIN IMMEDIATE instead. The lock
+        # re-reads the newest row into an object this session may have loaded before the lock
+        # (populate_existing). Not Session.get(with_for_update=...): that also compares the version
+        # of a versioned row (contracts, opportunities) with the earlier copy and raises
+        # StaleDataError when someone committed meanwhile, exactly what waiting for the lock is for.
+        pk = sa_inspect(self.model).primary_key[0]
+        stmt = select(self.model).where(pk == id_).with_for_update().execution_options(populate_existing=True)
+        return self.session.scalars(stmt).one_or_none()
 
     def all(self) -> list[T]:
         return list(self.session.scalars(select(self.model)))

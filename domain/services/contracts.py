@@ -260,9 +260,13 @@ def _check_change(uow, contract: Contract, value: Decimal, plan: list[PaymentMil
     if value < contract.invoiced_total:
         problems.append(f"the new value {value} is below what is already invoiced ({contract.invoiced_total})")
     new_by_seq = {m.seq: m for m in plan}
+    billed = {i.milestone_id for i in uow.invoices.for_contract(contract.id)}  # voided invoices too
     for milestone in contract.milestones:
         invoice = billing.live_invoice(uow, milestone)
         if invoice is None:
+            if milestone.id in billed and milestone.seq not in new_by_seq:  # its invoice rows point at it
+                problems.append(f"milestone {milestone.seq} ({milestone.label}) has voided invoices on record; "
+                                f"keep it in the new plan")
             continue
         new = new_by_seq.get(milestone.seq)
         if new is None or new.amount != invoice.amount or new.trigger != milestone.trigger:

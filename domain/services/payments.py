@@ -147,12 +147,12 @@ def _allocate(uow, ctx: Ctx, payment: Payment, plan: list[tuple[Invoice, Decimal
         invoice = locked[candidate.id]
         if payment.unapplied == 0:
             break
-        if invoice.status == b.VOID:
+        if invoice.status == b.VOID and wanted is not None:
             raise ValidationFailed(f"{invoice.ref} is void: no payment goes to a void invoice",
                                    field=f"allocations.{n}.invoice_id")
         if not invoice.is_open:
             if wanted is None:
-                continue  # paid meanwhile by a concurrent payment: oldest-first moves on
+                continue  # paid or voided meanwhile by a concurrent change: oldest-first moves on
             raise ValidationFailed(f"{invoice.ref} is already {invoice.status}", field=f"allocations.{n}.invoice_id")
         if wanted is not None and wanted > invoice.balance:
             raise ValidationFailed(f"{wanted} is more than the {invoice.balance} still open on {invoice.ref}; an "
@@ -234,6 +234,9 @@ def propose_payment(data: PaymentCreate | dict, *, actor: Actor, uow) -> Payment
     """The AR reports money the customer says it sent; finance confirms it against the bank."""
     ctx = begin(uow, actor, UseCase.PROPOSE_PAYMENT)
     cmd = parse(PaymentCreate, data)
+    if cmd.allocations is not None:  # nowhere to keep them until confirmation: refuse, never drop silently
+        raise ValidationFailed("Finance allocates a proposed payment when it confirms it against the bank; "
+                               "leave allocations out of the proposal", field="allocations")
     account_id = _account_of(uow, ctx, cmd)
     _visible_to_seller(uow, ctx, account_id)
     if cmd.received_on > uow.now().date():
@@ -304,8 +307,10 @@ def allocate_payment(payment_id: int | str, data: PaymentAllocate | dict | None 
 def get_payment(payment_id: int | str, *, actor: Actor, uow) -> PaymentView:
     ctx = begin(uow, actor, UseCase.VIEW_OPPORTUNITY)
     payment = None
-    if isinstance(payment_id, int):
-        payment = uow.payments.get(payment_id)
+    if isinstance(payment_id, int) or (isinstance(payment_id, str) and payment_id.strip().isdigit()):
+        payment = uow.payments.get(int(payment_id))
+    elif isinstance(payment_id, str) and payment_id.strip():  # its number, PAY-…
+        payment = next((p for p in uow.payments.all() if p.number.upper() == payment_id.strip().upper()), None)
     if payment is None:
         raise NotFound(f"Payment {payment_id} does not exist", field="payment_id")
     if not ctx.scope.sees_all and not ctx.scope.stages:

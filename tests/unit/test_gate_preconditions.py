@@ -8,7 +8,7 @@ import pytest
 from domain.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from domain.model.quotes import Quote
 from domain.rbac import UseCase
-from domain.services import approvals, opportunities, users
+from domain.services import approvals, contracts, opportunities, quotes, users
 from domain.services.base import begin
 from tests import builders
 from tests.unit.conftest import new_deal
@@ -21,6 +21,7 @@ SUMMARY = "SR's solution summary recorded"
 PLAN = "FR's delivery plan note recorded"
 QUOTE = "an approved quote"
 SIGNOFF = "FR's deliverability sign-off"
+CONTRACT = "a contract drafted from the accepted quote and submitted for review"
 
 GATES = {"ATI": ("qualify", "initiated"), "solution_review": ("initiated", "solution"),
          "ATB": ("solution", "bid"), "ATC": ("negotiate", "won")}
@@ -128,16 +129,40 @@ def test_a_quote_of_another_deal_does_not_count(deal, run, org, store, uow_facto
     _request_fails_with(run, org, store, opp_id, "ATB", [QUOTE])
 
 
-# --- ATC: FR's deliverability sign-off ------------------------------------------------------------
+# --- ATC: FR's deliverability sign-off and a contract under review ------------------------------
 
-def test_atc_needs_the_frs_deliverability_sign_off(deal, run, org, store):
+def test_atc_needs_the_frs_deliverability_sign_off(deal, run, org, store, uow_factory):
     opp_id = deal("negotiate")
+    builders.contract_under_review(uow_factory, org, opp_id)
     _request_fails_with(run, org, store, opp_id, "ATC", [SIGNOFF])
     with pytest.raises(PermissionDenied):  # only the deal's FR signs; not even an admin
         run(opportunities.sign_off_deliverability, opp_id, actor=org.actor("admin"))
     view = run(opportunities.sign_off_deliverability, opp_id, actor=org.actor("fr"))
     assert view.deliverability_signed_at is not None
     assert store.get("opportunities", opp_id).deliverability_signed_by == org["fr"]
+    assert run(approvals.request_gate, opp_id, "ATC", actor=org.actor("rep")).status == "pending"
+
+
+def test_atc_lists_both_of_its_preconditions_in_order(deal, run, org, store, uow_factory):
+    opp_id = deal("negotiate")
+    with uow_factory() as uow:
+        gate = next(g for g in uow.policies.gates() if g.kind == "ATC")
+    assert gate.preconditions == ["deliverability_signed", "contract_under_review"]
+    _request_fails_with(run, org, store, opp_id, "ATC", [SIGNOFF, CONTRACT])
+    view = run(opportunities.get_opportunity, opp_id, actor=org.actor("rep"))
+    assert view.next_gate.kind == "ATC" and view.next_gate.missing == [SIGNOFF, CONTRACT]
+
+
+def test_atc_needs_the_contract_submitted_not_just_drafted(deal, run, org, store):
+    opp_id = deal("negotiate")
+    run(opportunities.sign_off_deliverability, opp_id, actor=org.actor("fr"))
+    _request_fails_with(run, org, store, opp_id, "ATC", [CONTRACT])
+    quote_id = next(q.id for q in store.rows("quotes") if q.opportunity_id == opp_id)
+    run(quotes.send_quote, quote_id, actor=org.actor("rep"))
+    run(quotes.accept_quote, quote_id, actor=org.actor("rep"))
+    draft = run(contracts.create_contract, {"quote_id": quote_id}, actor=org.actor("rep"))
+    _request_fails_with(run, org, store, opp_id, "ATC", [f"contract {draft.number} submitted for review"])
+    run(contracts.submit_contract, draft.id, actor=org.actor("rep"))
     assert run(approvals.request_gate, opp_id, "ATC", actor=org.actor("rep")).status == "pending"
 
 
@@ -195,6 +220,7 @@ def test_approval_moves_the_stage_and_emits_gate_passed(kind, deal, run, org, st
         run(opportunities.record_delivery_plan, opp_id, "Two waves", actor=org.actor("fr"))
     if kind == "ATC":
         run(opportunities.sign_off_deliverability, opp_id, actor=org.actor("fr"))
+        builders.contract_under_review(uow_factory, org, opp_id)
     req = run(approvals.request_gate, opp_id, kind, actor=org.actor("rep"))
     mark = store.count("outbox")
     for who in DECIDERS[kind]:
@@ -211,6 +237,9 @@ def test_approval_moves_the_stage_and_emits_gate_passed(kind, deal, run, org, st
     assert by_topic["OpportunityStageChanged"]["approval_id"] == req.id
     assert [m.topic for m in new].count("ApprovalDecided") == len(DECIDERS[kind])
     assert [m.topic for m in new].count("ApprovalStepOpened") == len(DECIDERS[kind]) - 1
+    if kind == "ATC":  # the approval signs the contract under review
+        assert "ContractSigned" in by_topic
+        assert next(c for c in store.rows("contracts") if c.opportunity_id == opp_id).status == "signed"
 
 
 @pytest.mark.parametrize("kind", ["ATI", "ATB"])
@@ -355,9 +384,10 @@ def test_atb_steps_go_in_order_manager_then_director(deal, run, org, store, uow_
     assert [d.step_seq for d in view.decisions] == [1, 2]
 
 
-def test_atc_steps_go_in_order_director_then_finance(deal, run, org, store):
+def test_atc_steps_go_in_order_director_then_finance(deal, run, org, store, uow_factory):
     opp_id = deal("negotiate")
     run(opportunities.sign_off_deliverability, opp_id, actor=org.actor("fr"))
+    builders.contract_under_review(uow_factory, org, opp_id)
     req = run(approvals.request_gate, opp_id, "ATC", actor=org.actor("rep"))
     with pytest.raises(PermissionDenied, match="step 1 needs a director"):
         run(approvals.decide_approval, req.id, "approve", actor=org.actor("finance"))

@@ -1,6 +1,7 @@
 """CPQ: pricing from the price book, the discount policy through approvals, parity, versions."""
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -160,7 +161,7 @@ def test_the_deals_sr_may_quote_but_another_rep_and_finance_may_not(run, org, uo
 
 
 def test_price_parity_is_the_median_and_p80_of_won_deals(run, org, uow_factory, priced, store):
-    discounts = ["5", "10", "12", "20"]
+    discounts = ["5", "10", "12", "20", "25"]
     for n, d in enumerate(discounts, start=10):
         opp = new_deal(uow_factory, org, n=n)
         q1 = quote(run, org, opp, [{"product": "RTR-X", "quantity": "10", "discount_pct": d}])
@@ -170,7 +171,13 @@ def test_price_parity_is_the_median_and_p80_of_won_deals(run, org, uow_factory, 
                 run(approvals.decide_approval, view.approval_id, "approve", actor=org.actor(who))
         run(quotes.send_quote, q1.id, actor=org.actor("rep"))
         run(quotes.accept_quote, q1.id, actor=org.actor("rep"))
-        drive_to(uow_factory, org, opp, "won")
+        assert store.get("opportunities", opp).amount == q1.total  # the deal is worth what was accepted
+        # won through every gate: ATC needs the contract drafted from this accepted quote (the 25 % one
+        # is accepted but stays in negotiate, so it is no yardstick yet)
+        drive_to(uow_factory, org, opp, "won" if d != "25" else "negotiate")
+        if d != "25":
+            contract = next(c for c in store.rows("contracts") if c.opportunity_id == opp)
+            assert (contract.quote_id, contract.value, contract.status) == (q1.id, q1.total, "signed")
     with uow_factory() as uow:
         parity = quotes.price_parity(uow, [uow.catalog.product_by_sku("RTR-X").id], org["rep"], uow.now())
     # independent computation: median of 5,10,12,20 = 11; p80 by linear interpolation = 12 + 0.4 × 8
@@ -195,3 +202,60 @@ def test_every_quote_mutation_writes_one_audit_row(run, org, uow_factory, priced
     entries = [e for e in store.tables["audit"].values() if e.entity == "quote"]
     assert store.count("audit") - before == 3
     assert [e.action for e in entries] == ["create", "approve:auto", "send"]
+
+
+def test_accepting_the_quote_sets_the_deal_amount_and_status_changes_are_events(run, org, uow_factory, priced,
+                                                                               store):
+    opp = new_deal(uow_factory, org)  # 500,000 from the lead's budget
+    q1 = quote(run, org, opp, [{"product": "RTR-X", "quantity": "30", "discount_pct": "5"}])
+    mark = store.count("outbox")
+    run(quotes.submit_quote, q1.id, actor=org.actor("rep"))
+    run(quotes.send_quote, q1.id, actor=org.actor("rep"))
+    view = run(quotes.accept_quote, q1.id, actor=org.actor("rep"))
+    assert view.status == "accepted" and "2850.00" in view.message and "contract" in view.message
+    opp_row = store.get("opportunities", opp)
+    assert opp_row.amount == q1.total == D("2850.00")
+    changed = [m.payload for m in store.rows("outbox")[mark:] if m.topic == "QuoteStatusChanged"]
+    assert [(p["from_status"], p["to_status"], p["quote_id"], p["opportunity_id"]) for p in changed] == [
+        ("draft", "approved", q1.id, opp), ("approved", "sent", q1.id, opp), ("sent", "accepted", q1.id, opp)]
+    audit_ids = {e.id for e in store.rows("audit") if e.entity == "quote"}
+    assert all(p["audit_id"] in audit_ids for p in changed)
+    amount = [e for e in store.rows("audit") if (e.entity, e.action) == ("opportunity", "amount_from_quote")]
+    assert [(e.entity_id, e.before, e.after) for e in amount] == [
+        (opp, {"amount": "500000.00", "quote": None}, {"amount": "2850.00", "quote": q1.ref})]
+
+
+def test_the_daily_job_expires_open_quotes_past_their_validity(run, org, uow_factory, priced, store):
+    rep = org.actor("rep")
+    today = store.clock.current.date()
+    soon = (today + timedelta(days=1)).isoformat()
+    draft = run(quotes.create_quote, new_deal(uow_factory, org, n=1), {
+        "lines": [{"product": "RTR-X", "quantity": "1"}], "valid_until": soon}, actor=rep)
+    pending = run(quotes.create_quote, new_deal(uow_factory, org, n=2), {
+        "lines": [{"product": "RTR-X", "quantity": "10", "discount_pct": "15"}], "valid_until": soon}, actor=rep)
+    pending = run(quotes.submit_quote, pending.id, actor=rep)
+    accepted = run(quotes.create_quote, new_deal(uow_factory, org, n=3), {
+        "lines": [{"product": "RTR-X", "quantity": "1"}], "valid_until": soon}, actor=rep)
+    for step in (quotes.submit_quote, quotes.send_quote, quotes.accept_quote):
+        run(step, accepted.id, actor=rep)
+    later = run(quotes.create_quote, new_deal(uow_factory, org, n=4), {
+        "lines": [{"product": "RTR-X", "quantity": "1"}]}, actor=rep)  # valid 30 days
+    assert run(quotes.expire_quotes, actor=org.actor("sales_ops")) == []  # nothing is past validity yet
+    with pytest.raises(PermissionDenied, match="run_jobs"):
+        run(quotes.expire_quotes, actor=rep)
+    mark = store.count("outbox")
+    expired = run(quotes.expire_quotes, as_of=today + timedelta(days=2), actor=org.actor("finance"))
+    assert expired == [draft.ref, pending.ref]
+    status = {q.id: q.status for q in store.rows("quotes")}
+    assert (status[draft.id], status[pending.id], status[accepted.id], status[later.id]) == (
+        "expired", "expired", "accepted", "draft")
+    assert store.get("approvals", pending.approval_id).status == "cancelled"
+    changed = [(m.payload["quote_id"], m.payload["to_status"]) for m in store.rows("outbox")[mark:]
+               if m.topic == "QuoteStatusChanged"]
+    assert (draft.id, "expired") in changed and (pending.id, "expired") in changed
+    expire_rows = [(e.entity_id, e.actor_id) for e in store.rows("audit") if e.action == "expire"
+                   and e.entity == "quote"]
+    assert expire_rows == [(draft.id, org["finance"]), (pending.id, org["finance"])]
+    assert run(quotes.expire_quotes, as_of=today + timedelta(days=2), actor=org.actor("finance")) == []
+    with pytest.raises(InvalidTransition, match="is expired"):
+        run(quotes.send_quote, draft.id, actor=rep)

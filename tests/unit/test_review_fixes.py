@@ -7,6 +7,7 @@ import pytest
 
 from domain.errors import PermissionDenied, ValidationFailed
 from domain.services import accounts, activities, approvals, catalog, opportunities, quotes
+from tests import builders
 from tests.unit.conftest import drive_to, new_deal
 
 
@@ -25,6 +26,7 @@ def test_a_gate_whose_precondition_was_voided_cannot_be_approved(run, org, uow_f
     opp = new_deal(uow_factory, org)
     drive_to(uow_factory, org, opp, "negotiate")
     run(opportunities.sign_off_deliverability, opp, actor=org.actor("fr"))
+    builders.contract_under_review(uow_factory, org, opp)
     req = run(approvals.request_gate, opp, "ATC", actor=org.actor("rep"))
     run(opportunities.record_delivery_plan, opp, "Three waves now", actor=org.actor("fr"))  # voids the sign-off
     with pytest.raises(ValidationFailed, match="deliverability sign-off") as err:
