@@ -369,14 +369,21 @@ def test_next_after_the_win_is_delivery_and_cash(db, capsys):
     assert re.search(r"\[AR\] INV-2026-\d+: CNY [\d,.]+ is \d+ days\s+overdue", out)
 
 
-def test_jobs_raise_dunning_levels_once(seeded, tmp_path, capsys):
+def test_jobs_raise_dunning_levels_once_and_never_act_on_the_future(seeded, tmp_path, capsys):
     url = url_of(copy_db(seeded, tmp_path / "jobs.db"))
-    code, out, err = run(capsys, "--db", url, "jobs", "--as-of", "2027-03-31")
+    code, out, err = run(capsys, "--db", url, "jobs")
     assert code == 0, err
-    assert re.search(r"dunning reminders\s+[1-9]", out)
-    assert count(url, t.invoices, t.invoices.c.dunning_level == 4) >= 2
-    code, out, _ = run(capsys, "--db", url, "jobs", "--as-of", "2027-03-31")
+    assert re.search(r"dunning reminders\s+\d", out)
+    # The demo's open invoices are all overdue by any real today: each is dunned, unless a promise to
+    # pay still holds it.
+    assert count(url, t.invoices, t.invoices.c.status == "issued", t.invoices.c.dunning_level == 0) <= 1
+    assert count(url, t.invoices, t.invoices.c.status == "issued", t.invoices.c.dunning_level >= 2) >= 2
+    code, out, _ = run(capsys, "--db", url, "jobs")
     assert re.search(r"dunning reminders\s+0", out)  # levels only go up, once per level
+    before = dump(url)
+    code, _, err = run(capsys, "--db", url, "jobs", "--as-of", "2999-01-01")
+    assert code == 1 and "future" in err
+    assert dump(url) == before
 
 
 # --- worker, usage and edge errors -------------------------------------------------------------

@@ -120,6 +120,14 @@ def _allowed_values(model: type[BaseModel], name: Any) -> list[str] | None:
     return None
 
 
+def job_date(uow, as_of: date | None) -> date:
+    """The day a job acts on: today, or a past day to catch up; never the future (no invoice dated ahead)."""
+    today = uow.now().date()
+    if as_of is not None and as_of > today:
+        raise ValidationFailed(f"as_of {as_of} is in the future; jobs act on what has happened", field="as_of")
+    return as_of or today
+
+
 def next_ref(uow, prefix: str) -> str:
     """A gap-free human number per prefix and year, e.g. CT-2026-00001 (the counter row is locked to commit)."""
     year = uow.now().year

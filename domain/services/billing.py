@@ -14,7 +14,7 @@ from domain.model.billing import Invoice
 from domain.model.contracts import Contract, PaymentMilestone
 from domain.model.events import InvoiceIssued
 from domain.rbac import UseCase
-from domain.services.base import Ctx, audit, begin, emit, next_ref, parse, snapshot
+from domain.services.base import Ctx, audit, begin, emit, job_date, next_ref, parse, snapshot
 from domain.services.contract_access import visible_contract
 from domain.services.schemas import Input, View
 
@@ -134,7 +134,7 @@ def issue_invoice(contract_id: int | str, data: InvoiceIssue | dict, *, actor: A
 def bill_due_milestones(*, actor: Actor, uow, as_of: date | None = None) -> int:
     """Daily job: invoice the date-triggered milestones that have come due. Returns how many invoices."""
     ctx = begin(uow, actor, UseCase.RUN_JOBS)
-    on = as_of or uow.now().date()
+    on = job_date(uow, as_of)
     issued = 0
     for candidate in uow.contracts.in_force():
         if not any(m.trigger == c.ON_DATE and m.triggered_on is None and m.due_date <= on

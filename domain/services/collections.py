@@ -14,7 +14,7 @@ from domain.model.events import InvoiceReminderDue
 from domain.model.vocab import Role
 from domain.rbac import UseCase
 from domain.services import opportunities as opp_svc
-from domain.services.base import audit, begin, emit, parse
+from domain.services.base import audit, begin, emit, job_date, parse
 from domain.services.billing import _visible_invoice
 from domain.services.schemas import Input, Money, View
 
@@ -142,7 +142,7 @@ def run_dunning(*, actor: Actor, uow, as_of: date | None = None) -> DunningRun:
     Levels only go up; an open promise to pay holds the invoice where it is until the promised date.
     """
     ctx = begin(uow, actor, UseCase.RUN_JOBS)
-    today = as_of or uow.now().date()
+    today = job_date(uow, as_of)
     raised, held = [], []
     for candidate in uow.invoices.open_all():
         target = b.dunning_level_for(candidate.days_overdue(today))

@@ -129,6 +129,9 @@ def _plan(value: Decimal, milestones: list[MilestoneIn], today: date) -> list[Pa
             raise ValidationFailed(f"milestones.{i}.due_date {later} comes before an earlier milestone's {earlier}",
                                    field=f"milestones.{i}.due_date")
     amounts = split_amounts(value, [m.pct for m in milestones])
+    if amounts[-1] < 0:  # many rounded-up shares of a tiny value leave the last one below zero
+        raise ValidationFailed(f"{value} cannot be split into these shares to the cent; use fewer milestones",
+                               field="milestones")
     return [PaymentMilestone(seq=i, label=m.label, pct=m.pct, amount=a, trigger=m.trigger, due_date=m.due_date)
             for i, (m, a) in enumerate(zip(milestones, amounts), start=1)]
 

@@ -197,9 +197,14 @@ def record_payment(data: PaymentCreate | dict, *, actor: Actor, uow) -> PaymentV
     if cmd.received_on > uow.now().date():
         raise ValidationFailed(f"received_on {cmd.received_on} is in the future", field="received_on")
     same = _existing(uow, cmd, account_id)
+    if same is not None and same.status == b.PROPOSED:
+        # The bank statement shows what an AR reported: recording it confirms the proposal.
+        payment = _locked_payment(uow, same.id)
+        payment.confirm(ctx.user.id, uow.now())
+        return _settle(uow, ctx, payment, cmd.allocations, cmd.contract_id, "confirm")
     if same is not None:
-        return to_view(uow, same, message=f"Bank reference {cmd.bank_ref} is already recorded as {same.ref}; "
-                                          f"nothing posted twice")
+        return to_view(uow, same, message=f"Bank reference {cmd.bank_ref} is already recorded as {same.ref} "
+                                          f"({same.status}); nothing posted twice")
     payment = _new_payment(uow, ctx, cmd, account_id)
     payment.confirm(ctx.user.id, uow.now())
     return _settle(uow, ctx, payment, cmd.allocations, cmd.contract_id, "record")

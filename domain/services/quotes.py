@@ -16,7 +16,7 @@ from domain.model.vocab import ApprovalStatus, MemberRole
 from domain.rbac import UseCase
 from domain.services import approvals as approval_svc
 from domain.services import opportunities as opp_svc
-from domain.services.base import Ctx, audit, begin, emit, get_or_404, parse, snapshot
+from domain.services.base import Ctx, audit, begin, emit, get_or_404, job_date, parse, snapshot
 from domain.services.catalog import band_for, check_discount_band
 from domain.services.schemas import Input, View
 
@@ -310,7 +310,7 @@ def accept_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
 def expire_quotes(*, actor: Actor, uow, as_of: date | None = None) -> list[str]:
     """Daily job: open quotes past their validity become expired (their pending approvals are cancelled)."""
     ctx = begin(uow, actor, UseCase.RUN_JOBS)
-    today = as_of or uow.now().date()
+    today = job_date(uow, as_of)
     expired = []
     for candidate in uow.quotes.open_past_validity(today):
         uow.opportunities.get_for_update(candidate.opportunity_id)

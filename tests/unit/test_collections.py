@@ -1,7 +1,7 @@
 """Collections (回款管理): aging per accountable AR, promises to pay, dunning levels with one reminder each."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -141,13 +141,28 @@ def test_a_paid_invoice_takes_no_promise(signed, run, org, store):
 
 # --- dunning -------------------------------------------------------------------------------------------------
 
+def _reach(store, day):
+    """Jobs act on what has happened: move the clock to `day` (never back) and return it."""
+    if store.clock.current.date() < day:
+        store.clock.current = datetime.combine(day, store.clock.current.time())
+    return day
+
+
+def test_jobs_refuse_a_day_in_the_future(signed, run, org, store):
+    signed()
+    tomorrow = store.clock.current.date() + timedelta(days=1)
+    with pytest.raises(ValidationFailed) as err:
+        run(collections.run_dunning, as_of=tomorrow, actor=org.actor("finance"))
+    assert err.value.field == "as_of"
+
+
 def test_dunning_raises_levels_one_to_four_by_age_only_upwards_one_reminder_per_level(signed, run, org, store):
     deal = signed()
     invoice = _invoice(store, deal.contract)
     job = org.actor("sales_ops")
 
     def dun(days):
-        return run(collections.run_dunning, as_of=invoice.due_on + timedelta(days=days), actor=job)
+        return run(collections.run_dunning, as_of=_reach(store, invoice.due_on + timedelta(days=days)), actor=job)
 
     assert dun(0).raised == [] and _reminders(store) == []  # due today: not late yet
     first = dun(5)
@@ -182,7 +197,7 @@ def test_a_paid_invoice_is_not_dunned(signed, run, org, store):
     deal = signed()
     invoice = _invoice(store, deal.contract)
     _pay(run, org, store, deal.contract, "150000", "BANK-1")
-    assert run(collections.run_dunning, as_of=invoice.due_on + timedelta(days=95),
+    assert run(collections.run_dunning, as_of=_reach(store, invoice.due_on + timedelta(days=95)),
                actor=org.actor("finance")).raised == []
     assert _reminders(store) == []
 
@@ -199,7 +214,7 @@ def test_an_open_promise_holds_dunning_until_it_is_broken(signed, run, org, stor
     assert store.get("invoices", invoice.id).dunning_level == 0 and _reminders(store) == []
     broken_on = today + timedelta(days=6)
     assert run(collections.aging_report, as_of=broken_on, actor=org.actor("rep")).lines[0].promise == "broken"
-    after = run(collections.run_dunning, as_of=broken_on, actor=org.actor("finance"))
+    after = run(collections.run_dunning, as_of=_reach(store, broken_on), actor=org.actor("finance"))
     assert (after.held, len(after.raised)) == ([], 1)
     assert [r["level"] for r in _reminders(store)] == [1]
 
