@@ -1,6 +1,7 @@
 """Contracts: drafted from the accepted quote, a plan of 100 %, signed only by ATC, changed only by change orders."""
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -490,3 +491,12 @@ def test_a_milestone_with_a_voided_invoice_stays_in_the_plan(signed, run, org, s
     assert contract.changes[-1].status == "approved"
     milestone_ids = {m.id for m in contract.milestones}
     assert all(i.milestone_id in milestone_ids for i in store.rows("invoices"))  # no invoice is orphaned
+
+
+def test_a_plan_too_fine_to_split_to_the_cent_is_refused():
+    plan = [contracts.MilestoneIn(label=f"M{i}", pct=D("16.67"), trigger="signing") for i in range(5)]
+    plan.append(contracts.MilestoneIn(label="Last", pct=D("16.65"), trigger="final_acceptance"))
+    with pytest.raises(ValidationFailed) as err:
+        contracts._plan(D("0.03"), plan, date.min)  # five shares round up to 0.01 each: the last would be -0.02
+    assert err.value.field == "milestones" and "to the cent" in err.value.message
+    assert [m.amount for m in contracts._plan(D("600"), plan, date.min)] == [D("100.02")] * 5 + [D("99.90")]

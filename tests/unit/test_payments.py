@@ -356,3 +356,15 @@ def test_the_ar_proposes_the_money_and_finance_allocates_it(books, run, org, sto
         {"invoice_id": books.final, "amount": "50000"}]}, actor=org.actor("finance"))
     assert [(a.invoice_id, a.amount) for a in confirmed.allocations] == [(books.final, D("50000.00"))]
     assert_money_adds_up(store)
+
+
+def test_recording_the_bank_line_of_a_proposed_payment_confirms_it(books, run, org, store):
+    proposed = run(payments.propose_payment, _data(store, books.contract, "150000", "BOC-7"), actor=org.actor("rep"))
+    recorded = run(payments.record_payment, _data(store, books.contract, "150000", "BOC-7"),
+                   actor=org.actor("finance"))
+    assert (recorded.id, recorded.status, recorded.allocated) == (proposed.id, "confirmed", D("150000.00"))
+    assert store.count("payments") == 1 and store.get("invoices", books.advance).status == "paid"
+    again = run(payments.record_payment, _data(store, books.contract, "150000", "BOC-7"), actor=org.actor("finance"))
+    assert again.id == proposed.id and "nothing posted twice" in again.message
+    assert store.get("invoices", books.advance).paid_amount == D("150000.00")
+    assert_money_adds_up(store)
