@@ -202,6 +202,10 @@ def accept_milestone(order_id: int | str, seq: int, data: MilestoneAcceptance | 
     order, contract, opp = _visible_order(uow, ctx, order_id, for_update=True)
     _require_fr(ctx, opp, "record the customer's acceptance")
     milestone = _milestone(order, seq)
+    waiting = [m.seq for m in order.milestones if m.kind == d.DELIVERY and m.status != d.ACCEPTED]
+    if milestone.kind == d.FINAL and waiting:
+        raise InvalidTransition(f"Final acceptance comes after every delivery milestone is accepted; still waiting: "
+                                f"{', '.join(map(str, waiting))}", field="seq", allowed=waiting)
     accepted_on = _past_or_today(uow, cmd.accepted_on, "accepted_on")
     if milestone.status == d.DONE and accepted_on < milestone.done_on:
         raise ValidationFailed(f"accepted_on {accepted_on} is before the delivery on {milestone.done_on}: "

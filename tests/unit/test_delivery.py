@@ -282,3 +282,22 @@ def test_a_planned_milestone_past_its_date_shows_late(signed, run, org, store):
     assert [m.late for m in view.milestones] == [True, True]
     run(delivery.mark_delivered, order.id, 1, actor=org.actor("fr"))
     assert [m.late for m in run(delivery.get_order, order.number, actor=org.actor("rep")).milestones] == [False, True]
+
+
+def test_final_acceptance_waits_for_every_delivery_milestone(signed, run, org, store):
+    deal = signed()
+    order = _order(run, org, store, deal.contract, ("Hardware", "delivery", None), ("Software", "delivery", None),
+                   ("Final acceptance", "final_acceptance", None))
+    fr = org.actor("fr")
+    for seq in (1, 3):
+        run(delivery.mark_delivered, order.id, seq, actor=fr)
+    run(delivery.accept_milestone, order.id, 1, {"certificate_ref": "CERT-1"}, actor=fr)
+    before = _counts(store)
+    with pytest.raises(InvalidTransition) as err:
+        run(delivery.accept_milestone, order.id, 3, {"certificate_ref": "CERT-F"}, actor=fr)
+    assert (err.value.field, err.value.allowed) == ("seq", [2]) and "still waiting: 2" in err.value.message
+    assert _counts(store) == before
+    run(delivery.mark_delivered, order.id, 2, actor=fr)
+    run(delivery.accept_milestone, order.id, 2, {"certificate_ref": "CERT-2"}, actor=fr)
+    done = run(delivery.accept_milestone, order.id, 3, {"certificate_ref": "CERT-F"}, actor=fr)
+    assert done.status == "delivered"
