@@ -200,8 +200,10 @@ def record_payment(data: PaymentCreate | dict, *, actor: Actor, uow) -> PaymentV
     if same is not None and same.status == b.PROPOSED:
         # The bank statement shows what an AR reported: recording it confirms the proposal.
         payment = _locked_payment(uow, same.id)
-        payment.confirm(ctx.user.id, uow.now())
-        return _settle(uow, ctx, payment, cmd.allocations, cmd.contract_id, "confirm")
+        if payment.status == b.PROPOSED:  # re-read under the lock: a racing click may have confirmed it
+            payment.confirm(ctx.user.id, uow.now())
+            return _settle(uow, ctx, payment, cmd.allocations, cmd.contract_id, "confirm")
+        same = payment
     if same is not None:
         return to_view(uow, same, message=f"Bank reference {cmd.bank_ref} is already recorded as {same.ref} "
                                           f"({same.status}); nothing posted twice")

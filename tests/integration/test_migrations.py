@@ -181,3 +181,154 @@ def test_quotes_written_before_cpq_survive_the_cpq_migration(empty_db_url):
             assert uow.quotes.has_approved(1)  # ATB still sees it
     finally:
         eng.dispose()
+
+
+# ------------------------------------------------------------------------------ 0003: contract execution
+
+
+def _rows_by_table(url: str, tables: set[str]) -> dict[str, list]:
+    """Every row of every table, as plain tuples in a stable order (the data a migration must keep)."""
+    eng = make_engine(url)
+    try:
+        with eng.connect() as conn:
+            return {name: sorted((tuple(r) for r in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr)
+                    for name in sorted(tables)}
+    finally:
+        eng.dispose()
+
+
+def _gate_preconditions(url: str) -> dict[str, list[str]]:
+    eng = make_engine(url)
+    try:
+        with eng.connect() as conn:
+            return {r.kind: list(r.preconditions) for r in conn.execute(select(t.gate_policies))}
+    finally:
+        eng.dispose()
+
+
+def _incentive_plans(url: str) -> list:
+    eng = make_engine(url)
+    try:
+        with eng.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(
+                t.incentive_plans.c.name, t.incentive_plans.c.pool_pct, t.incentive_plans.c.ar_pct,
+                t.incentive_plans.c.sr_pct, t.incentive_plans.c.fr_pct, t.incentive_plans.c.active))]
+    finally:
+        eng.dispose()
+
+
+def _seed_0002(url: str) -> tuple[int, int]:
+    """What a live 0002 database holds: seeded policies (ATC as it was then, plus an admin's own
+    precondition), the system user, a rep, and a deal in negotiate with an approved quote.
+    Returns (the rep's user id, the deal's id)."""
+    from datetime import datetime
+
+    from domain.policy_defaults import DISCOUNT_BANDS
+
+    at = datetime(2026, 3, 1, 9, 0)
+    eng = make_engine(url)
+    try:
+        with eng.begin() as conn:
+            system = conn.execute(t.users.insert().returning(t.users.c.id).values(
+                email=SYSTEM_EMAIL, name_en="LTC system", locale="en", region="east", active=True)).scalar_one()
+            rep = conn.execute(t.users.insert().returning(t.users.c.id).values(
+                email="rita@x.example", name_en="Rita Rep", locale="en", region="east", active=True)).scalar_one()
+            conn.execute(t.user_roles.insert(), [{"user_id": system, "role": "admin"},
+                                                 {"user_id": rep, "role": "sales_rep"}])
+            conn.execute(t.stage_policies.insert(), [{"stage": s, "probability": p}
+                                                     for s, p in STAGE_PROBABILITIES.items()])
+            gates = []
+            for g in GATES:
+                pre = [p for p in g["preconditions"] if p != "contract_under_review"]
+                if g["kind"] == "ATC":  # an admin had added one of their own
+                    pre.append("approved_quote")
+                gates.append({**g, "preconditions": pre})
+            conn.execute(t.gate_policies.insert(), gates)
+            conn.execute(t.discount_bands.insert(), [
+                {"priority": b["priority"], "label": b["label"], "max_discount_pct": b["max_discount_pct"],
+                 "max_amount": b["max_amount"], "min_margin_pct": b["min_margin_pct"], "steps": b["steps"]}
+                for b in DISCOUNT_BANDS])
+            account = conn.execute(t.accounts.insert().returning(t.accounts.c.id).values(
+                name="Acme Machining", name_norm="acme machining", region="east", owner_id=rep, created_at=at,
+                updated_at=at)).scalar_one()
+            opp = conn.execute(t.opportunities.insert().returning(t.opportunities.c.id).values(
+                name="Line 3 MES", account_id=account, owner_id=rep, amount=500000, currency="CNY", region="east",
+                competitors=[], stage="negotiate", probability=80, deliverability_signed_by=rep,
+                deliverability_signed_at=at, created_at=at, updated_at=at, stage_changed_at=at,
+                version=1)).scalar_one()
+            conn.execute(t.quotes.insert().values(opportunity_id=opp, version=1, status="approved", total=500000,
+                                                  list_total=500000, currency="CNY", created_at=at))
+        return rep, opp
+    finally:
+        eng.dispose()
+
+
+def test_contracts_migration_keeps_seeded_policies_and_data(empty_db_url):
+    """0002 → 0003 on a database in use: nothing is lost, ATC also needs the contract under review,
+    the default incentive plan is there; 0003 → 0002 → 0003 again changes nothing twice."""
+    from decimal import Decimal
+
+    from domain.actor import Actor
+    from domain.errors import ValidationFailed
+    from domain.policy_defaults import INCENTIVE_PLAN
+    from domain.services import approvals
+
+    url = empty_db_url
+    upgrade(url, "0002")
+    tables_0002 = _table_names(url) - {"alembic_version"}
+    assert not tables_0002 & {"contracts", "invoices", "payments", "incentive_plans"}
+
+    # An unseeded database gets no plan from the migration (seed_policies writes it with the rest).
+    upgrade(url)
+    assert _incentive_plans(url) == []
+    downgrade(url, "0002")
+    assert _table_names(url) - {"alembic_version"} == tables_0002
+
+    rep, opp = _seed_0002(url)
+    before = _rows_by_table(url, tables_0002)
+    assert _gate_preconditions(url)["ATC"] == ["deliverability_signed", "approved_quote"]
+    plan = (INCENTIVE_PLAN["name"], Decimal("2.00"), Decimal("40.00"), Decimal("30.00"), Decimal("30.00"), True)
+
+    def assert_at_head() -> None:
+        assert _table_names(url) == MODEL_TABLES | {"alembic_version"}
+        pre = _gate_preconditions(url)
+        assert pre["ATC"] == ["deliverability_signed", "approved_quote", "contract_under_review"]
+        assert {k: v for k, v in pre.items() if k != "ATC"} == {
+            g["kind"]: g["preconditions"] for g in GATES if g["kind"] != "ATC"}
+        assert _incentive_plans(url) == [plan]
+        after = _rows_by_table(url, tables_0002)
+        gate_rows = "gate_policies"
+        assert {k: v for k, v in after.items() if k != gate_rows} == {
+            k: v for k, v in before.items() if k != gate_rows}
+        assert len(after[gate_rows]) == len(before[gate_rows])
+
+    upgrade(url)
+    assert_at_head()
+    eng = make_engine(url)
+    try:
+        sf = session_factory(eng)
+        with SqlAlchemyUnitOfWork(sf) as uow:  # the migrated database is as seeded as a fresh one
+            assert seed_policies(uow) is False
+        # ... and the gate policy is live: ATC on the deal now waits for its contract.
+        with SqlAlchemyUnitOfWork(sf) as uow:
+            try:
+                approvals.request_gate(opp, "ATC", actor=Actor(rep, "cli"), uow=uow)
+            except ValidationFailed as exc:
+                assert exc.missing == ["a contract drafted from the accepted quote and submitted for review"]
+            else:
+                raise AssertionError("ATC was requested without a contract under review")
+    finally:
+        eng.dispose()
+
+    downgrade(url, "0002")
+    assert _table_names(url) - {"alembic_version"} == tables_0002
+    assert _rows_by_table(url, tables_0002) == before  # ATC's preconditions as they were, too
+    eng = make_engine(url)
+    try:
+        with eng.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+    finally:
+        eng.dispose()
+
+    upgrade(url)
+    assert_at_head()  # appended once, one plan: the second upgrade repeats nothing
