@@ -41,12 +41,36 @@ FRIENDLY = {
 RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure (PostgreSQL)
 
 
+def _sqlite_unique_names() -> dict[str, str]:
+    """SQLite names the columns of a broken UNIQUE rule, not the rule: map "t.a, t.b" to its name."""
+    from sqlalchemy import UniqueConstraint
+
+    from domain.db.tables import metadata
+
+    names = {}
+    for table in metadata.tables.values():
+        rules = [(c.name, [col.name for col in c.columns]) for c in table.constraints
+                 if isinstance(c, UniqueConstraint)]
+        rules += [(ix.name, [col.name for col in ix.columns]) for ix in table.indexes if ix.unique]
+        rules += [(f"uq_{table.name}_{col.name}", [col.name]) for col in table.columns if col.unique]
+        for name, cols in rules:
+            if name:
+                names.setdefault(", ".join(f"{table.name}.{c}" for c in cols), str(name))
+    return names
+
+
+SQLITE_UNIQUE = _sqlite_unique_names()
+
+
 def as_conflict(exc: Exception) -> Conflict | None:
     """The domain's view of a database failure, or None when it is not one we translate."""
     if isinstance(exc, StaleDataError):
         return Conflict("Someone else changed this record at the same time; load it again and retry")
     if isinstance(exc, IntegrityError):
         text = str(exc.orig)
+        sqlite = re.search(r"UNIQUE constraint failed: (.+)$", text)
+        if sqlite and sqlite.group(1).strip() in SQLITE_UNIQUE:
+            text = SQLITE_UNIQUE[sqlite.group(1).strip()]
         for name, message in FRIENDLY.items():
             if name in text:
                 return Conflict(message, details={"constraint": name})

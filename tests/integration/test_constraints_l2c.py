@@ -82,14 +82,9 @@ def conflict(uow_factory, stmt, **params) -> Conflict:
 
 
 def assert_friendly(err: Conflict, name: str, dialect: str) -> None:
-    """FRIENDLY[name] once the database reports `name`. SQLite reports a UNIQUE violation by its
-    columns ("UNIQUE constraint failed: payments.bank_ref"), which FRIENDLY, keyed by constraint
-    name, does not match: on SQLite (development only) the user reads the generic message, or the
-    friendly one should as_conflict learn to map those columns to the index name."""
-    if dialect == "postgresql" or not name.startswith("uq_"):
-        assert (err.message, err.details) == (FRIENDLY[name], {"constraint": name}), err.to_dict()
-    else:
-        assert err.message in (FRIENDLY[name], GENERIC), err.to_dict()
+    """FRIENDLY[name] on both databases: SQLite reports a UNIQUE violation by its columns
+    ("UNIQUE constraint failed: payments.bank_ref"), which as_conflict maps back to the rule's name."""
+    assert (err.message, err.details) == (FRIENDLY[name], {"constraint": name}), err.to_dict()
 
 
 def assert_generic(err: Conflict, constraint: str | dict[str, str | None] | None, dialect: str) -> None:
