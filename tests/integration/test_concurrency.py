@@ -87,7 +87,7 @@ def two_eligible_approvers(engine, org):
 def test_racing_approval_decisions_record_exactly_one(db, dialect, uow_factory, org, two_eligible_approvers,
                                                      monkeypatch):
     deciders = ["manager", "director", "manager", "director", "manager", "director"]
-    real_lock = repositories.ApprovalRepository.get_for_update
+    real_lock = approvals.lock_request
     for attempt in range(RACE_REPEATS):
         opp = builders.make_deal(uow_factory, org, n=attempt, prefix=f"race{attempt}-")
         with uow_factory() as uow:
@@ -95,14 +95,14 @@ def test_racing_approval_decisions_record_exactly_one(db, dialect, uow_factory, 
             uow.commit()
 
         forced = dialect == "postgresql" and attempt % 2 == 0
-        if forced:  # every racer has loaded the pending request before anyone takes the lock
+        if forced:  # every racer has read the request and its user before anyone takes the first lock
             meet = rendezvous(len(deciders))
 
-            def locking(self, id_, _real=real_lock, _meet=meet):
+            def locking(uow, approval_id, _real=real_lock, _meet=meet):
                 _meet()
-                return _real(self, id_)
+                return _real(uow, approval_id)
 
-            monkeypatch.setattr(repositories.ApprovalRepository, "get_for_update", locking)
+            monkeypatch.setattr(approvals, "lock_request", locking)
 
         def decide(i: int, req=req) -> ApprovalView:
             with uow_factory() as uow:
@@ -351,7 +351,7 @@ def test_cancel_racing_a_decision_leaves_a_consistent_outcome(db, dialect, uow_f
         cancel_has_read.set()  # the canceller has seen 'pending' and is about to write
         # PostgreSQL: wait for the decision to commit. SQLite: the decider cannot even start
         # while we hold the write lock, so give up waiting quickly.
-        decided.wait(10 if dialect == "postgresql" else 0.5)
+        decided.wait(2 if dialect == "postgresql" else 0.5)  # the decider waits on our lock: this times out
         return real_cancel(self, at)
 
     monkeypatch.setattr(ApprovalRequest, "cancel", cancel)
@@ -393,7 +393,7 @@ def test_closing_a_deal_while_its_gate_is_decided_never_crashes(db, dialect, uow
         uow.commit()
     # Each waits until the other holds its first lock (PostgreSQL). On SQLite the first one in
     # holds the database lock, so the wait times out and the two run one after the other.
-    wait = 10 if dialect == "postgresql" else 0.5
+    wait = 2 if dialect == "postgresql" else 0.5  # lock order makes one of them time out
     request_locked, opp_locked = threading.Event(), threading.Event()
     real_lock_request = repositories.ApprovalRepository.get_for_update
     real_visible = opp_svc.visible_opportunity
