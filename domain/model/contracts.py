@@ -5,8 +5,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from domain.errors import InvalidTransition, ValidationFailed
+from domain.errors import ValidationFailed
 from domain.model.quotes import HUNDRED, cents
+from domain.model.transitions import check_move
 
 DRAFT, UNDER_REVIEW, SIGNED, EXECUTING, COMPLETED, CLOSED = (
     "draft", "under_review", "signed", "executing", "completed", "closed")
@@ -90,12 +91,7 @@ class Contract:
         return self.number
 
     def move_to(self, status: str) -> None:
-        if status not in TRANSITIONS[self.status]:
-            allowed = sorted(TRANSITIONS[self.status])
-            raise InvalidTransition(
-                f"{self.ref} is {self.status}; it cannot become {status}"
-                + (f" (allowed next: {', '.join(allowed)})" if allowed else " (it is final)"),
-                field="status", allowed=allowed)
+        check_move(TRANSITIONS, self.ref, self.status, status)
         self.status = status
 
     def milestone(self, seq: int) -> PaymentMilestone | None:

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from domain.errors import InvalidTransition
+from domain.model.transitions import check_move
+
 
 ORDER_OPEN, ORDER_DELIVERED = "open", "delivered"
 ORDER_STATUSES = (ORDER_OPEN, ORDER_DELIVERED)
@@ -38,12 +39,7 @@ class DeliveryMilestone:
     id: int | None = None
 
     def move_to(self, status: str) -> None:
-        if status not in TRANSITIONS[self.status]:
-            allowed = sorted(TRANSITIONS[self.status])
-            raise InvalidTransition(
-                f"Milestone {self.seq} ({self.name}) is {self.status}; it cannot become {status}"
-                + (f" (allowed next: {', '.join(allowed)})" if allowed else " (it is final)"),
-                field="status", allowed=allowed)
+        check_move(TRANSITIONS, f"Milestone {self.seq} ({self.name})", self.status, status)
         self.status = status
 
 

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from domain.errors import InvalidTransition
+from domain.model.transitions import check_move
+
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
@@ -121,10 +122,5 @@ class Quote:
         return self.discount_pct > self.approved_discount_pct or margin_fell
 
     def move_to(self, status: str) -> None:
-        if status not in TRANSITIONS[self.status]:
-            allowed = sorted(TRANSITIONS[self.status])
-            raise InvalidTransition(
-                f"{self.ref} is {self.status}; it cannot become {status}"
-                + (f" (allowed next: {', '.join(allowed)})" if allowed else " (it is final)"),
-                field="status", allowed=allowed)
+        check_move(TRANSITIONS, self.ref, self.status, status)
         self.status = status
