@@ -88,11 +88,11 @@ PERMISSIONS: dict[UseCase, frozenset[Role]] = {
     UseCase.SEND_QUOTE: _DEAL_LEADS,
     UseCase.MANAGE_CONTRACT: _DEAL_LEADS | {R.SALES_OPS},
     UseCase.CHANGE_CONTRACT: _DEAL_LEADS | {R.SALES_OPS},
-    UseCase.CLOSE_CONTRACT: frozenset({R.FINANCE, R.ADMIN}),
+    UseCase.CLOSE_CONTRACT: frozenset({R.FINANCE}),  # the books are finance's: no admin override
     UseCase.MANAGE_DELIVERY: frozenset({R.FULFILLMENT_MANAGER, R.SALES_OPS, R.ADMIN}),
-    UseCase.ISSUE_INVOICE: frozenset({R.FINANCE, R.ADMIN}),
+    UseCase.ISSUE_INVOICE: frozenset({R.FINANCE}),
     UseCase.VOID_INVOICE: frozenset({R.FINANCE}),  # finance only: no admin override on the books
-    UseCase.RECORD_PAYMENT: frozenset({R.FINANCE, R.ADMIN}),
+    UseCase.RECORD_PAYMENT: frozenset({R.FINANCE}),
     UseCase.PROPOSE_PAYMENT: frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR}),
     UseCase.RECORD_PROMISE: frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR, R.FINANCE}),
     UseCase.RUN_JOBS: frozenset({R.ADMIN, R.SALES_OPS, R.FINANCE}),

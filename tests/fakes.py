@@ -76,7 +76,8 @@ UNIQUE: dict[str, list[Callable[[object], Iterable]]] = {
     "orders": [lambda o: [("number", o.number)], lambda o: [("contract", o.contract_id)],
                lambda o: [(o.id, "seq", m.seq) for m in o.milestones]],
     "invoices": [lambda i: [("number", i.number)], lambda i: [("milestone", i.milestone_id)] if i.status != "void" else []],
-    "payments": [lambda p: [("number", p.number)], lambda p: [("bank_ref", p.bank_ref)],
+    "payments": [lambda p: [("number", p.number)],
+                 lambda p: [("bank_ref", p.bank_ref)] if p.status != "rejected" else [],
                  lambda p: [(p.id, a.invoice_id) for a in p.allocations]],
     "contributions": [lambda x: [(x.contract_id, x.user_id, x.role)]],
     "incentive_plans": [lambda x: [x.name]],
@@ -430,7 +431,7 @@ class FakePaymentRepository(FakeRepository):
     table = "payments"
 
     def by_bank_ref(self, bank_ref: str):
-        return next((p for p in self.all() if p.bank_ref == bank_ref), None)
+        return next((p for p in self.all() if p.bank_ref == bank_ref and p.status != "rejected"), None)
 
     def for_account(self, account_id: int) -> list:
         return [p for p in self.all() if p.account_id == account_id]

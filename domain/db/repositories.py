@@ -438,7 +438,8 @@ class PaymentRepository(SqlRepository[Payment]):
     model = Payment
 
     def by_bank_ref(self, bank_ref: str) -> Payment | None:
-        return self.session.scalar(select(Payment).where(t.payments.c.bank_ref == bank_ref))
+        return self.session.scalar(select(Payment).where(t.payments.c.bank_ref == bank_ref,
+                                                         t.payments.c.status != "rejected"))
 
     def for_account(self, account_id: int) -> list[Payment]:
         return list(self.session.scalars(select(Payment).where(t.payments.c.account_id == account_id)

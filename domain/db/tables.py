@@ -661,7 +661,7 @@ payments = Table(
     Column("amount", MONEY, nullable=False),
     Column("received_on", Date, nullable=False),
     Column("method", String(20), nullable=False),
-    Column("bank_ref", String(100), nullable=False, unique=True),
+    Column("bank_ref", String(100), nullable=False),  # normalised: trimmed, upper case
     Column("status", String(20), nullable=False),
     Column("allocated", MONEY, nullable=False, server_default="0"),
     Column("unapplied", MONEY, nullable=False, server_default="0"),
@@ -670,6 +670,7 @@ payments = Table(
     Column("confirmed_by", Integer, ForeignKey("users.id")),
     Column("confirmed_at", DateTime),
     Column("note", Text),
+    Column("contract_id", Integer, ForeignKey("contracts.id")),  # the contract the payer meant, if said
     one_of("status", ["proposed", "confirmed", "rejected"]),
     one_of("method", ["bank_transfer", "acceptance_bill", "check", "card", "cash", "other"]),
     one_of("currency", CURRENCIES),
@@ -680,6 +681,9 @@ payments = Table(
     CheckConstraint("(status = 'confirmed' AND ABS(allocated + unapplied - amount) < 0.005) "
                     "OR (status <> 'confirmed' AND allocated = 0 AND unapplied = 0)", name="parts_add_up"),
     UniqueConstraint("id", "currency", name="uq_payments_id_currency"),
+    # One live payment per bank line; a rejected proposal frees its reference for the real posting.
+    Index("uq_payments_bank_ref", "bank_ref", unique=True,
+          sqlite_where=text("status <> 'rejected'"), postgresql_where=text("status <> 'rejected'")),
 )
 
 payment_allocations = Table(

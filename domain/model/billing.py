@@ -112,6 +112,7 @@ class Payment:
     confirmed_by: int | None = None
     confirmed_at: datetime | None = None
     note: str | None = None
+    contract_id: int | None = None  # the contract the payer meant: confirmation pays it first
     allocations: list[Allocation] = field(default_factory=list)
     id: int | None = None
 

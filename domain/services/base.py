@@ -40,10 +40,10 @@ def begin(uow, actor: Actor, use_case: UseCase) -> Ctx:
     return Ctx(actor=actor, user=user, scope=scope)
 
 
-def get_or_404(repo, id_: int, label: str, ref: str | None = None) -> Any:
+def get_or_404(repo, id_: int, label: str, ref: str | None = None, *, field: str = "id") -> Any:
     obj = repo.get(id_) if isinstance(id_, int) and id_ > 0 else None
     if obj is None:
-        raise NotFound(f"{label} {ref or id_} does not exist", field="id")
+        raise NotFound(f"{label} {ref or id_} does not exist", field=field)
     return obj
 
 

@@ -9,13 +9,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from domain.actor import Actor
 from domain.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from domain.model import billing as b
 from domain.model.billing import Invoice, Payment
 from domain.model.events import PaymentRecorded
+from domain.model.vocab import Role
 from domain.rbac import UseCase
 from domain.services.base import Ctx, audit, begin, emit, get_or_404, next_ref, parse, snapshot
 from domain.services.contract_access import find_contract
@@ -38,6 +39,12 @@ class PaymentCreate(Input):
     received_on: date
     method: Method = "bank_transfer"
     bank_ref: str = Field(min_length=1, max_length=100, description="the bank's reference; unique")
+
+    @field_validator("bank_ref")
+    @classmethod
+    def _one_spelling(cls, v: str) -> str:
+        """'boc 0001' and 'BOC  0001' are the same bank line: trimmed, single spaces, upper case."""
+        return " ".join(v.split()).upper()
     allocations: list[AllocationIn] | None = Field(None, max_length=200,
                                                    description="explicit split; omit for oldest-first")
     note: str | None = Field(None, max_length=2000)
@@ -82,17 +89,27 @@ def to_view(uow, payment: Payment, message: str = "") -> PaymentView:
                      for a in payment.allocations], message=message)
 
 
+def _contract_of(uow, ref: int | str | None):
+    if ref is None:
+        return None
+    contract = find_contract(uow, ref)
+    if contract is None:
+        raise NotFound(f"Contract {ref} does not exist", field="contract_id")
+    return contract
+
+
 def _account_of(uow, ctx: Ctx, cmd: PaymentCreate) -> int:
     if cmd.contract_id is not None:
-        contract = find_contract(uow, cmd.contract_id)
-        if contract is None:
-            raise NotFound(f"Contract {cmd.contract_id} does not exist", field="contract_id")
+        contract = _contract_of(uow, cmd.contract_id)
         if cmd.account_id is not None and cmd.account_id != contract.account_id:
             raise ValidationFailed(f"{contract.ref} belongs to another account", field="account_id")
+        if cmd.currency != contract.currency:
+            raise ValidationFailed(f"{contract.ref} is in {contract.currency}; the payment is in {cmd.currency}",
+                                   field="currency")
         return contract.account_id
     if cmd.account_id is None:
         raise ValidationFailed("Say who paid: account_id or contract_id", field="account_id")
-    get_or_404(uow.accounts, cmd.account_id, "Account")
+    get_or_404(uow.accounts, cmd.account_id, "Account", field="account_id")
     return cmd.account_id
 
 
@@ -113,8 +130,8 @@ def _plan_allocation(uow, payment: Payment, explicit: list[AllocationIn] | None,
     if explicit is None:
         invoices = uow.invoices.open_for_account(payment.account_id, payment.currency)
         if contract_id is not None:
-            contract = find_contract(uow, contract_id)
-            invoices = [i for i in invoices if contract is not None and i.contract_id == contract.id]
+            contract = _contract_of(uow, contract_id)
+            invoices = [i for i in invoices if i.contract_id == contract.id]
         return [(i, None) for i in invoices]
     plan, seen = [], set()
     for n, line in enumerate(explicit):
@@ -177,14 +194,15 @@ def _visible_to_seller(uow, ctx: Ctx, account_id: int) -> None:
         raise PermissionDenied("You have no contract with this customer to propose a payment for")
 
 
-def _existing(uow, cmd: PaymentCreate, account_id: int) -> Payment | None:
+def _existing(uow, cmd: PaymentCreate, account_id: int, *, finance: bool) -> Payment | None:
+    """The live payment on this bank line (rejected proposals do not count). Only finance reads its details."""
     same = uow.payments.by_bank_ref(cmd.bank_ref)
     if same is None:
         return None
     if (same.account_id, same.amount, same.currency, same.received_on) != (account_id, cmd.amount, cmd.currency,
                                                                            cmd.received_on):
-        raise Conflict(f"Bank reference {cmd.bank_ref} is already recorded as {same.ref} with other details "
-                       f"({same.currency} {same.amount} on {same.received_on})", field="bank_ref",
+        detail = f" with other details ({same.currency} {same.amount} on {same.received_on})" if finance else ""
+        raise Conflict(f"Bank reference {cmd.bank_ref} is already recorded as {same.ref}{detail}", field="bank_ref",
                        details={"payment": same.ref})
     return same
 
@@ -196,7 +214,7 @@ def record_payment(data: PaymentCreate | dict, *, actor: Actor, uow) -> PaymentV
     account_id = _account_of(uow, ctx, cmd)
     if cmd.received_on > uow.now().date():
         raise ValidationFailed(f"received_on {cmd.received_on} is in the future", field="received_on")
-    same = _existing(uow, cmd, account_id)
+    same = _existing(uow, cmd, account_id, finance=True)
     if same is not None and same.status == b.PROPOSED:
         # The bank statement shows what an AR reported: recording it confirms the proposal.
         payment = _locked_payment(uow, same.id)
@@ -213,10 +231,12 @@ def record_payment(data: PaymentCreate | dict, *, actor: Actor, uow) -> PaymentV
 
 
 def _new_payment(uow, ctx: Ctx, cmd: PaymentCreate, account_id: int) -> Payment:
+    contract = _contract_of(uow, cmd.contract_id)
     return uow.payments.add(Payment(
         number=next_ref(uow, "PAY"), account_id=account_id, currency=cmd.currency, amount=cmd.amount,
         received_on=cmd.received_on, method=cmd.method, bank_ref=cmd.bank_ref, status=b.PROPOSED,
-        created_by=ctx.user.id, created_at=uow.now(), note=cmd.note))
+        created_by=ctx.user.id, created_at=uow.now(), note=cmd.note,
+        contract_id=contract.id if contract else None))
 
 
 def _settle(uow, ctx: Ctx, payment: Payment, explicit, contract_id, action: str) -> PaymentView:
@@ -248,9 +268,11 @@ def propose_payment(data: PaymentCreate | dict, *, actor: Actor, uow) -> Payment
     _visible_to_seller(uow, ctx, account_id)
     if cmd.received_on > uow.now().date():
         raise ValidationFailed(f"received_on {cmd.received_on} is in the future", field="received_on")
-    same = _existing(uow, cmd, account_id)
+    same = _existing(uow, cmd, account_id, finance=False)
     if same is not None:
-        return to_view(uow, same, message=f"Bank reference {cmd.bank_ref} is already known as {same.ref}")
+        if same.created_by == ctx.user.id or _sees_payment(uow, ctx, same):
+            return to_view(uow, same, message=f"Bank reference {cmd.bank_ref} is already known as {same.ref}")
+        raise Conflict(f"Bank reference {cmd.bank_ref} is already recorded", field="bank_ref")
     payment = _new_payment(uow, ctx, cmd, account_id)
     audit(uow, ctx, "payment", payment.id, "propose", None, snapshot(payment, PAYMENT_FIELDS))
     return to_view(uow, payment, message=f"{payment.ref} proposed; finance will confirm it against the bank")
@@ -275,13 +297,13 @@ def confirm_payment(payment_id: int | str, data: PaymentAllocate | dict | None =
     cmd = parse(PaymentAllocate, data or {})
     payment = _locked_payment(uow, payment_id)
     payment.confirm(ctx.user.id, uow.now())
-    return _settle(uow, ctx, payment, cmd.allocations, cmd.contract_id, "confirm")
+    return _settle(uow, ctx, payment, cmd.allocations, cmd.contract_id or payment.contract_id, "confirm")
 
 
 def reject_payment(payment_id: int | str, reason: str, *, actor: Actor, uow) -> PaymentView:
     """Finance turns down a proposed payment the bank does not show."""
     ctx = begin(uow, actor, UseCase.RECORD_PAYMENT)
-    if not (reason or "").strip():
+    if not isinstance(reason, str) or not reason.strip():
         raise ValidationFailed("Say why the payment is rejected", field="reason")
     payment = _locked_payment(uow, payment_id)
     if payment.status != b.PROPOSED:
@@ -320,17 +342,30 @@ def get_payment(payment_id: int | str, *, actor: Actor, uow) -> PaymentView:
         payment = next((p for p in uow.payments.all() if p.number.upper() == payment_id.strip().upper()), None)
     if payment is None:
         raise NotFound(f"Payment {payment_id} does not exist", field="payment_id")
-    if not ctx.scope.sees_all and not ctx.scope.stages:
-        _visible_to_seller(uow, ctx, payment.account_id)
+    if not _sees_payment(uow, ctx, payment):
+        raise PermissionDenied(f"{payment.ref} pays invoices of deals you cannot see")
     return to_view(uow, payment)
 
 
 def payments_for_account(account_id: int, *, actor: Actor, uow) -> list[PaymentView]:
     ctx = begin(uow, actor, UseCase.VIEW_OPPORTUNITY)
-    get_or_404(uow.accounts, account_id, "Account")
-    if not ctx.scope.sees_all and not ctx.scope.stages:
-        _visible_to_seller(uow, ctx, account_id)
-    return [to_view(uow, p) for p in uow.payments.for_account(account_id)]
+    get_or_404(uow.accounts, account_id, "Account", field="account_id")
+    return [to_view(uow, p) for p in uow.payments.for_account(account_id) if _sees_payment(uow, ctx, p)]
+
+
+def _sees_payment(uow, ctx: Ctx, payment: Payment) -> bool:
+    """Finance and operations see every payment; others those they proposed or that touch deals they see."""
+    if ctx.scope.sees_all or Role.FINANCE in ctx.user.roles or payment.created_by == ctx.user.id:
+        return True
+    contract_ids = {uow.invoices.get(a.invoice_id).contract_id for a in payment.allocations}
+    contract_ids |= {payment.contract_id} if payment.contract_id else set()
+    if not contract_ids:
+        return False
+    for contract_id in contract_ids:
+        opp = uow.opportunities.get(uow.contracts.get(contract_id).opportunity_id)
+        if not ctx.scope.sees_opportunity(opp.owner_id, opp.member_ids(), opp.stage):
+            return False
+    return True
 
 
 def unapplied_credit(uow, account_id: int, currency: str) -> Decimal:

@@ -171,8 +171,14 @@ def test_a_payment_in_another_currency_is_refused_naming_the_currency(books, run
 
 
 def test_a_usd_payment_never_pays_a_cny_invoice(books, run, org, store):
-    view = run(payments.record_payment, {**_data(store, books.contract, "1000"), "currency": "USD"},
-               actor=org.actor("finance"))
+    with pytest.raises(ValidationFailed) as err:  # named for a CNY contract: refused outright
+        run(payments.record_payment, {**_data(store, books.contract, "1000"), "currency": "USD"},
+            actor=org.actor("finance"))
+    assert err.value.field == "currency"
+    account = store.get("contracts", books.contract).account_id
+    data = {**_data(store, books.contract, "1000"), "currency": "USD", "account_id": account}
+    del data["contract_id"]
+    view = run(payments.record_payment, data, actor=org.actor("finance"))
     assert (view.allocated, view.unapplied, view.currency) == (0, D("1000.00"), "USD")
     assert all(i.paid_amount == 0 for i in store.rows("invoices"))
     assert_money_adds_up(store)
@@ -211,7 +217,7 @@ def test_the_same_bank_reference_twice_is_one_payment(books, run, org, store):
     assert _state(store) == before
 
 
-@pytest.mark.parametrize("change", [{"amount": "1001"}, {"currency": "USD"}])
+@pytest.mark.parametrize("change", [{"amount": "1001"}, {"received_on": "2020-01-01"}])
 def test_the_same_bank_reference_with_other_details_is_a_conflict(change, books, run, org, store):
     first = _record(run, org, store, books.contract, "1000", "BOC-77")
     before = _state(store)
@@ -368,3 +374,41 @@ def test_recording_the_bank_line_of_a_proposed_payment_confirms_it(books, run, o
     assert again.id == proposed.id and "nothing posted twice" in again.message
     assert store.get("invoices", books.advance).paid_amount == D("150000.00")
     assert_money_adds_up(store)
+
+
+def test_a_rejected_proposal_frees_its_bank_reference_for_the_real_posting(books, run, org, store):
+    wrong = run(payments.propose_payment, _data(store, books.contract, "15000", "BOC-5"), actor=org.actor("rep"))
+    run(payments.reject_payment, wrong.id, "the bank shows 150,000", actor=org.actor("finance"))
+    real = run(payments.record_payment, _data(store, books.contract, "150000", " boc-5 "), actor=org.actor("finance"))
+    assert real.id != wrong.id and real.bank_ref == "BOC-5" and real.allocated == D("150000.00")
+    with pytest.raises(ValidationFailed) as err:
+        run(payments.reject_payment, real.id, 5, actor=org.actor("finance"))
+    assert err.value.field == "reason"
+    assert_money_adds_up(store)
+
+
+def test_bank_references_are_one_spelling_whatever_the_case_and_spaces(books, run, org, store):
+    first = run(payments.record_payment, _data(store, books.contract, "1000", "icbc 0001"), actor=org.actor("finance"))
+    again = run(payments.record_payment, _data(store, books.contract, "1000", "ICBC  0001"), actor=org.actor("finance"))
+    assert first.id == again.id and first.bank_ref == "ICBC 0001" and store.count("payments") == 1
+
+
+def test_confirming_a_proposal_pays_the_contract_the_ar_named(signed, run, org, store, uow_factory):
+    mine = signed()
+    theirs = build_signed(uow_factory, org, n=102, owner="rep2")
+    # Both deals are with one customer (as if rep2 had opened his on rep's account).
+    account = store.get("contracts", mine.contract).account_id
+    store.get("contracts", theirs.contract).account_id = account
+    for invoice in store.rows("invoices"):
+        invoice.account_id = account
+    proposal = run(payments.propose_payment, _data(store, theirs.contract, "150000", "BOC-88"),
+                   actor=org.actor("rep2"))
+    confirmed = run(payments.confirm_payment, proposal.id, actor=org.actor("finance"))
+    paid = {store.get("invoices", a.invoice_id).contract_id for a in confirmed.allocations}
+    assert paid == {theirs.contract}
+    with pytest.raises(PermissionDenied):  # rep cannot see rep2's deal, so not its payment either
+        run(payments.get_payment, proposal.id, actor=org.actor("rep"))
+    credit = run(payments.record_payment, _data(store, mine.contract, "999999", "BOC-89"), actor=org.actor("finance"))
+    with pytest.raises(NotFound) as err:
+        run(payments.allocate_payment, credit.id, {"contract_id": 99999}, actor=org.actor("finance"))
+    assert err.value.field == "contract_id"

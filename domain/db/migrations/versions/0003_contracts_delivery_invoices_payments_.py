@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 11:56:04.338246
+Create Date: 2026-11-22 12:42:27.094964
 """
 from alembic import op
 import sqlalchemy as sa
@@ -34,40 +34,6 @@ def upgrade() -> None:
     sa.Column('value', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_number_sequences'))
     )
-    op.create_table('payments',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('number', sa.String(length=30), nullable=False),
-    sa.Column('account_id', sa.Integer(), nullable=False),
-    sa.Column('currency', sa.String(length=3), nullable=False),
-    sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=False),
-    sa.Column('received_on', sa.Date(), nullable=False),
-    sa.Column('method', sa.String(length=20), nullable=False),
-    sa.Column('bank_ref', sa.String(length=100), nullable=False),
-    sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('allocated', sa.Numeric(precision=18, scale=2), server_default='0', nullable=False),
-    sa.Column('unapplied', sa.Numeric(precision=18, scale=2), server_default='0', nullable=False),
-    sa.Column('created_by', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('confirmed_by', sa.Integer(), nullable=True),
-    sa.Column('confirmed_at', sa.DateTime(), nullable=True),
-    sa.Column('note', sa.Text(), nullable=True),
-    sa.CheckConstraint("(status = 'confirmed' AND ABS(allocated + unapplied - amount) < 0.005) OR (status <> 'confirmed' AND allocated = 0 AND unapplied = 0)", name=op.f('ck_payments_parts_add_up')),
-    sa.CheckConstraint("currency IN ('CNY', 'USD', 'EUR', 'HKD', 'SGD', 'JPY', 'GBP', 'AUD', 'CAD', 'CHF', 'KRW', 'TWD')", name=op.f('ck_payments_currency_valid')),
-    sa.CheckConstraint("method IN ('bank_transfer', 'acceptance_bill', 'check', 'card', 'cash', 'other')", name=op.f('ck_payments_method_valid')),
-    sa.CheckConstraint("status IN ('proposed', 'confirmed', 'rejected')", name=op.f('ck_payments_status_valid')),
-    sa.CheckConstraint('allocated >= 0 AND unapplied >= 0', name=op.f('ck_payments_parts_positive')),
-    sa.CheckConstraint('amount > 0', name=op.f('ck_payments_amount_positive')),
-    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_payments_account_id_accounts')),
-    sa.ForeignKeyConstraint(['confirmed_by'], ['users.id'], name=op.f('fk_payments_confirmed_by_users')),
-    sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_payments_created_by_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_payments')),
-    sa.UniqueConstraint('bank_ref', name=op.f('uq_payments_bank_ref')),
-    sa.UniqueConstraint('id', 'currency', name='uq_payments_id_currency'),
-    sa.UniqueConstraint('number', name=op.f('uq_payments_number'))
-    )
-    with op.batch_alter_table('payments', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_payments_account_id'), ['account_id'], unique=False)
-
     op.create_table('contracts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('number', sa.String(length=30), nullable=False),
@@ -187,6 +153,42 @@ def upgrade() -> None:
     sa.UniqueConstraint('contract_id', name=op.f('uq_orders_contract_id')),
     sa.UniqueConstraint('number', name=op.f('uq_orders_number'))
     )
+    op.create_table('payments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=30), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=False),
+    sa.Column('received_on', sa.Date(), nullable=False),
+    sa.Column('method', sa.String(length=20), nullable=False),
+    sa.Column('bank_ref', sa.String(length=100), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('allocated', sa.Numeric(precision=18, scale=2), server_default='0', nullable=False),
+    sa.Column('unapplied', sa.Numeric(precision=18, scale=2), server_default='0', nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('confirmed_by', sa.Integer(), nullable=True),
+    sa.Column('confirmed_at', sa.DateTime(), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('contract_id', sa.Integer(), nullable=True),
+    sa.CheckConstraint("(status = 'confirmed' AND ABS(allocated + unapplied - amount) < 0.005) OR (status <> 'confirmed' AND allocated = 0 AND unapplied = 0)", name=op.f('ck_payments_parts_add_up')),
+    sa.CheckConstraint("currency IN ('CNY', 'USD', 'EUR', 'HKD', 'SGD', 'JPY', 'GBP', 'AUD', 'CAD', 'CHF', 'KRW', 'TWD')", name=op.f('ck_payments_currency_valid')),
+    sa.CheckConstraint("method IN ('bank_transfer', 'acceptance_bill', 'check', 'card', 'cash', 'other')", name=op.f('ck_payments_method_valid')),
+    sa.CheckConstraint("status IN ('proposed', 'confirmed', 'rejected')", name=op.f('ck_payments_status_valid')),
+    sa.CheckConstraint('allocated >= 0 AND unapplied >= 0', name=op.f('ck_payments_parts_positive')),
+    sa.CheckConstraint('amount > 0', name=op.f('ck_payments_amount_positive')),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_payments_account_id_accounts')),
+    sa.ForeignKeyConstraint(['confirmed_by'], ['users.id'], name=op.f('fk_payments_confirmed_by_users')),
+    sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], name=op.f('fk_payments_contract_id_contracts')),
+    sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_payments_created_by_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payments')),
+    sa.UniqueConstraint('id', 'currency', name='uq_payments_id_currency'),
+    sa.UniqueConstraint('number', name=op.f('uq_payments_number'))
+    )
+    with op.batch_alter_table('payments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payments_account_id'), ['account_id'], unique=False)
+        batch_op.create_index('uq_payments_bank_ref', ['bank_ref'], unique=True, sqlite_where=sa.text("status <> 'rejected'"), postgresql_where=sa.text("status <> 'rejected'"))
+
     op.create_table('delivery_milestones',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
@@ -353,6 +355,11 @@ def downgrade() -> None:
 
     op.drop_table('invoices')
     op.drop_table('delivery_milestones')
+    with op.batch_alter_table('payments', schema=None) as batch_op:
+        batch_op.drop_index('uq_payments_bank_ref', sqlite_where=sa.text("status <> 'rejected'"), postgresql_where=sa.text("status <> 'rejected'"))
+        batch_op.drop_index(batch_op.f('ix_payments_account_id'))
+
+    op.drop_table('payments')
     op.drop_table('orders')
     with op.batch_alter_table('contributions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contributions_contract_id'))
@@ -368,10 +375,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_contracts_account_id'))
 
     op.drop_table('contracts')
-    with op.batch_alter_table('payments', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_payments_account_id'))
-
-    op.drop_table('payments')
     op.drop_table('number_sequences')
     op.drop_table('incentive_plans')
     # ### end Alembic commands ###
