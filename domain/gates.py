@@ -51,7 +51,12 @@ def _contract_under_review(opp: Opportunity, uow: Any) -> list[str]:
     contract = uow.contracts.for_opportunity(opp.id)
     if contract is None:
         return ["a contract drafted from the accepted quote and submitted for review"]
-    return [] if contract.status == "under_review" else [f"contract {contract.ref} submitted for review"]
+    if contract.status != "under_review":
+        return [f"contract {contract.ref} submitted for review"]
+    quote = uow.quotes.get(contract.quote_id)
+    if quote is None or quote.status != "accepted" or contract.value != opp.amount:
+        return [f"contract {contract.ref} matching the deal's accepted quote and amount"]
+    return []
 
 
 PRECONDITIONS: dict[str, Check] = {

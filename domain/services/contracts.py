@@ -50,6 +50,7 @@ class ContractCreate(Input):
 
 
 class ContractUpdate(Input):
+    quote_id: int | None = Field(None, gt=0, description="re-base the draft on a newer accepted quote")
     milestones: list[MilestoneIn] | None = Field(None, min_length=1, max_length=24)
     payment_terms_days: int | None = Field(None, ge=0, le=365)
 
@@ -182,14 +183,24 @@ def update_contract(contract_id: int | str, data: ContractUpdate | dict, *, acto
     if contract.status != c.DRAFT:
         raise InvalidTransition(f"{contract.ref} is {contract.status}; only a draft is edited (use a change order "
                                 f"once signed)", field="status", allowed=[c.DRAFT])
-    before = snapshot(contract, CONTRACT_FIELDS)
-    if cmd.milestones is not None:
+    before = {**snapshot(contract, CONTRACT_FIELDS), "plan": _plan_json(contract.milestones)}
+    if cmd.quote_id is not None:
+        quote = get_or_404(uow.quotes, cmd.quote_id, "Quote", f"Q-{cmd.quote_id:05d}", field="quote_id")
+        if quote.opportunity_id != opp.id or quote.status != q.ACCEPTED:
+            raise InvalidTransition(f"{quote.ref} is not an accepted quote of {opp.ref}", field="quote_id",
+                                    allowed=[q.ACCEPTED])
+        contract.quote_id, contract.value, contract.currency = quote.id, quote.total, quote.currency
+    if cmd.milestones is not None or cmd.quote_id is not None:
+        plan = cmd.milestones or [MilestoneIn(label=m.label, pct=m.pct, trigger=m.trigger, due_date=m.due_date)
+                                  for m in contract.milestones]
         contract.milestones[:] = []
         uow.flush()
-        contract.milestones.extend(_plan(contract.value, cmd.milestones, uow.now().date()))
+        contract.milestones.extend(_plan(contract.value, plan, uow.now().date()))
     if cmd.payment_terms_days is not None:
         contract.payment_terms_days = cmd.payment_terms_days
-    _record(uow, ctx, contract, "update", before)
+    audit(uow, ctx, "contract", contract.id, "update", before,
+                  {**snapshot(contract, CONTRACT_FIELDS), "plan": _plan_json(contract.milestones), "quote_id":
+                   contract.quote_id})
     return to_view(uow, contract, message=f"{contract.ref} updated")
 
 
@@ -244,10 +255,11 @@ def close_contract(contract_id: int | str, *, actor: Actor, uow) -> ContractView
     if contract.status != c.COMPLETED:
         raise InvalidTransition(f"{contract.ref} is {contract.status}; only a completed contract (all delivery "
                                 f"accepted) can be closed", field="status", allowed=[c.COMPLETED])
-    # A gap to the won amount that approved change orders explain must not keep the contract open for ever.
-    approved = [x for x in contract.changes if x.status == c.CHANGE_APPROVED]  # by id: the first is the oldest
-    problems = [p for p in mismatches(uow, contract, opp)
-                if not (p.code == "won_vs_contract" and approved and approved[0].old_value == opp.amount)]
+    pending = contract.pending_change()
+    if pending is not None:
+        raise ValidationFailed(f"{pending.number} on {contract.ref} still waits for a decision; decide or cancel it "
+                               f"before closing", field="status", details={"change_order": pending.number})
+    problems = mismatches(uow, contract, opp)
     if problems:
         raise ValidationFailed(f"{contract.ref} does not reconcile yet: " + "; ".join(p.message for p in problems),
                                field="status", missing=[p.message for p in problems])
@@ -354,6 +366,8 @@ def _change_missing(uow, request) -> list[str]:
     contract, change = _change_of(uow, request)
     if contract is None or change is None:
         return []
+    if contract.status not in c.IN_FORCE:
+        return [f"{contract.ref} is {contract.status}: change orders apply to signed contracts"]
     return _check_change(uow, contract, change.new_value, _plan_from_json(change.new_plan))
 
 
@@ -368,6 +382,9 @@ def _change_approved(uow, ctx: Ctx, request) -> None:
         if new is None:
             contract.milestones.remove(milestone)
             continue
+        if (new.trigger, new.due_date) != (milestone.trigger, milestone.due_date) and \
+                billing.live_invoice(uow, milestone) is None:
+            milestone.triggered_on = None  # it now waits for its new trigger (re-fired below if it happened)
         milestone.label, milestone.pct, milestone.amount = new.label, new.pct, new.amount
         milestone.trigger, milestone.due_date = new.trigger, new.due_date
     contract.milestones.extend(new_plan.values())

@@ -144,6 +144,11 @@ def create_quote(opp_id: int, data: QuoteCreate | dict, *, actor: Actor, uow) ->
     _require_deal_seller(ctx, opp, "quote it")
     if not opp.is_open:
         raise ValidationFailed(f"{opp.ref} is {opp.stage}; closed deals get no new quotes", field="stage")
+    contract = uow.contracts.for_opportunity(opp.id)
+    if contract is not None and contract.status != "draft":
+        how = ("withdraw it to draft first" if contract.status == "under_review"
+               else "its price changes by change order, not by a new quote")
+        raise ValidationFailed(f"{opp.ref} has contract {contract.ref} ({contract.status}): {how}", field="stage")
     today = uow.now().date()
     if cmd.valid_until is not None and cmd.valid_until < today:
         raise ValidationFailed(f"valid_until {cmd.valid_until} is in the past", field="valid_until")

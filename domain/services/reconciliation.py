@@ -51,12 +51,20 @@ def mismatches(uow, contract: Contract, opp: Opportunity) -> list[Mismatch]:
     today = uow.now().date()
     if opp.stage != Stage.WON.value:
         out.append(Mismatch(code="deal_not_won", message=f"{opp.ref} is {opp.stage}, not won"))
-    elif opp.amount != contract.value:
+    elif opp.currency != contract.currency:
+        out.append(Mismatch(code="currency", message=f"won in {opp.currency} but the contract is in "
+                                                     f"{contract.currency}"))
+    else:
+        # Approved change orders move the contract away from the won amount on purpose: only an
+        # unexplained gap is a mismatch.
         approved = [x for x in contract.changes if x.status == c.CHANGE_APPROVED]
-        why = (f"change orders {', '.join(x.number for x in approved)}" if approved
-               else "the deal amount was edited away from the accepted quote")
-        out.append(Mismatch(code="won_vs_contract", amount=contract.value - opp.amount,
-                            message=f"won {_m(opp.amount)} but the contract is worth {_m(contract.value)} ({why})"))
+        explained = opp.amount + sum((x.new_value - x.old_value for x in approved), ZERO)
+        if explained != contract.value:
+            why = (f"after change orders {', '.join(x.number for x in approved)} it should be {_m(explained)}"
+                   if approved else "the deal amount was edited away from the accepted quote")
+            out.append(Mismatch(code="won_vs_contract", amount=contract.value - explained,
+                                message=f"won {_m(opp.amount)} but the contract is worth {_m(contract.value)} "
+                                        f"({why})"))
     planned = sum((m.amount for m in contract.milestones), ZERO)
     if planned != contract.value:
         out.append(Mismatch(code="plan_vs_value", amount=contract.value - planned,

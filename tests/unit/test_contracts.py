@@ -9,7 +9,17 @@ import pytest
 from domain.errors import ApprovalRequired, Conflict, InvalidTransition, PermissionDenied, ValidationFailed
 from domain.model import contracts as c
 from domain.model.contracts import Contract, check_plan_total, split_amounts
-from domain.services import approvals, billing, contracts, delivery, opportunities, quotes, reconciliation, revenue
+from domain.services import (
+    approvals,
+    billing,
+    catalog,
+    contracts,
+    delivery,
+    opportunities,
+    quotes,
+    reconciliation,
+    revenue,
+)
 from tests.unit.conftest import _gate, accept_the_quote, build_negotiating
 
 D = Decimal
@@ -370,7 +380,8 @@ def test_an_approved_change_catches_revenue_up_and_bills_what_already_happened(s
     assert "CO-" in entries[-1].reason
     assert store.rows("revenue_entries")[-1].change_order_id == contract.changes[-1].id
     report = run(reconciliation.reconcile_contract, deal.contract, actor=org.actor("finance"))
-    assert "won_vs_contract" in {m.code for m in report.mismatches}
+    assert "won_vs_contract" not in {m.code for m in report.mismatches}  # the approved change explains it
+    assert (report.won_amount, report.contract_value) == (D("500000.00"), D("600000.00"))
 
 
 @pytest.mark.parametrize(("data", "why"), [
@@ -500,3 +511,38 @@ def test_a_plan_too_fine_to_split_to_the_cent_is_refused():
         contracts._plan(D("0.03"), plan, date.min)  # five shares round up to 0.01 each: the last would be -0.02
     assert err.value.field == "milestones" and "to the cent" in err.value.message
     assert [m.amount for m in contracts._plan(D("600"), plan, date.min)] == [D("100.02")] * 5 + [D("99.90")]
+
+
+def test_a_contract_follows_the_quote_the_customer_last_accepted(accepted, run, org, store):
+    deal = accepted()
+    rep = org.actor("rep")
+    view = run(contracts.create_contract, {"quote_id": deal.quote}, actor=rep)
+    admin = org.actor("admin")
+    run(catalog.create_product, {"sku": "RTR-X", "name_en": "Router X", "name_zh": "路由器X", "unit": "unit",
+                                 "cost": "40", "floor_price": "60"}, actor=admin)
+    run(catalog.create_price_book, {"name": "East CNY", "region": "east", "currency": "CNY",
+                                    "prices": {"RTR-X": "100"}}, actor=admin)
+    newer = run(quotes.create_quote, deal.opp, {"lines": [{"product": "RTR-X", "quantity": "3000"}]}, actor=rep)
+    for step in (quotes.submit_quote, quotes.send_quote, quotes.accept_quote):
+        run(step, newer.id, actor=rep)
+    run(contracts.submit_contract, view.id, actor=rep)
+    with pytest.raises(ValidationFailed) as err:  # ATC would sign a value the customer no longer agreed to
+        run(approvals.request_gate, deal.opp, "ATC", actor=rep)
+    assert any("matching the deal's accepted quote" in m for m in err.value.missing)
+    run(contracts.withdraw_contract, view.id, actor=rep)
+    rebased = run(contracts.update_contract, view.id, {"quote_id": newer.id}, actor=rep)
+    assert rebased.value == newer.total and sum(m.amount for m in rebased.milestones) == newer.total
+    plan_change = [a for a in store.rows("audit") if a.entity == "contract" and a.action == "update"][-1]
+    assert "plan" in plan_change.after and plan_change.after["value"] == str(newer.total)
+    run(contracts.submit_contract, view.id, actor=rep)
+    assert run(approvals.request_gate, deal.opp, "ATC", actor=rep).status == "pending"
+
+
+def test_a_contract_under_review_takes_no_new_quote(accepted, run, org, store):
+    deal = accepted()
+    view = run(contracts.create_contract, {"quote_id": deal.quote}, actor=org.actor("rep"))
+    run(contracts.submit_contract, view.id, actor=org.actor("rep"))
+    before = store.count("quotes")
+    with pytest.raises(ValidationFailed) as err:
+        run(quotes.create_quote, deal.opp, {"lines": [{"product": "RTR-X", "quantity": "1"}]}, actor=org.actor("rep"))
+    assert "withdraw it to draft first" in err.value.message and store.count("quotes") == before

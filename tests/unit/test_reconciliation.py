@@ -95,9 +95,29 @@ def test_a_change_order_shows_won_versus_contract(signed, run, org, store):
     for who in ("director", "finance"):
         run(approvals.decide_approval, view.changes[-1].approval_id, "approve", actor=org.actor(who))
     report = _check(run, org, deal.contract)
-    [gap] = [m for m in report.mismatches if m.code == "won_vs_contract"]
-    assert gap.amount == D("100000.00") and view.changes[-1].number in gap.message
+    assert "won_vs_contract" not in {m.code for m in report.mismatches}  # explained by the approved change
     assert (report.won_amount, report.contract_value) == (D("500000.00"), D("600000.00"))
+
+
+def test_a_deal_amount_edited_away_from_the_contract_is_a_mismatch(signed, run, org, store):
+    deal = signed()
+    store.get("opportunities", deal.opp).amount = D("480000.00")  # edited behind the contract's back
+    [gap] = [m for m in _check(run, org, deal.contract).mismatches if m.code == "won_vs_contract"]
+    assert gap.amount == D("20000.00") and "edited away" in gap.message
+
+
+def test_a_closed_contract_takes_no_change_order(signed, run, org, store):
+    deal = signed()
+    view = run(contracts.request_change_order, deal.contract, {"value": "600000", "reason": "more lines",
+                                                               "milestones": [
+        {"label": "Advance", "pct": "25", "trigger": "signing"},
+        {"label": "Delivery", "pct": "60", "trigger": "delivery_acceptance"},
+        {"label": "Final", "pct": "15", "trigger": "final_acceptance"}]}, actor=org.actor("rep"))
+    store.get("contracts", deal.contract).status = "closed"  # closed while the change waited (the old hole)
+    with pytest.raises(ValidationFailed) as err:
+        run(approvals.decide_approval, view.changes[-1].approval_id, "approve", actor=org.actor("director"))
+    assert "signed contracts" in err.value.message
+    assert store.get("contracts", deal.contract).value == D("500000.00")
 
 
 def test_a_won_deal_without_a_contract_is_reported(deal, run, org, store, uow_factory):
