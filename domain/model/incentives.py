@@ -38,21 +38,33 @@ class Contribution:
     id: int | None = None
 
 
+def largest_remainder(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """Cut `total` (in cents) by weights so the parts add up to it exactly and none is negative."""
+    weight_sum = sum(weights, Decimal("0"))
+    if not weights or weight_sum == 0:
+        return [Decimal("0")] * len(weights)
+    cents_total = int((total * 100).to_integral_value())
+    raw = [Decimal(cents_total) * w / weight_sum for w in weights]
+    floors = [int(r) for r in raw]
+    left = cents_total - sum(floors)
+    for i in sorted(range(len(raw)), key=lambda i: (-(raw[i] - floors[i]), i))[:left]:
+        floors[i] += 1
+    return [Decimal(f) / 100 for f in floors]
+
+
 def split(collected: Decimal, plan: IncentivePlan, shares: dict[str, list[tuple[int, Decimal]]]
           ) -> list[tuple[str, int, Decimal]]:
     """(role, user, amount) from collected cash. "No collection, no share": nothing collected pays nothing.
 
-    Each role's amount is cut to the cent and the last person of a role takes the rounding, so the
-    lines always add up to the role's amount exactly.
+    The pool is rounded to the cent once; roles and then people get their parts by largest remainder,
+    so every line is ≥ 0 and the lines add up to the pool exactly (roles without anyone seated keep
+    their part in the pool: it is not paid).
     """
-    pool = collected * plan.pool_pct / HUNDRED
+    pool = cents(collected * plan.pool_pct / HUNDRED)
+    role_amounts = dict(zip(ROLES, largest_remainder(pool, [plan.weight(r) for r in ROLES])))
     lines = []
     for role in ROLES:
-        role_amount = cents(pool * plan.weight(role) / HUNDRED)
         people = shares.get(role, [])
-        paid = Decimal("0")
-        for i, (user_id, share) in enumerate(people):
-            amount = role_amount - paid if i == len(people) - 1 else cents(role_amount * share / HUNDRED)
-            paid += amount
+        for (user_id, _share), amount in zip(people, largest_remainder(role_amounts[role], [s for _, s in people])):
             lines.append((role, user_id, amount))
     return lines

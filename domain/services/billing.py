@@ -135,19 +135,23 @@ def bill_due_milestones(*, actor: Actor, uow, as_of: date | None = None) -> int:
     """Daily job: invoice the date-triggered milestones that have come due. Returns how many invoices."""
     ctx = begin(uow, actor, UseCase.RUN_JOBS)
     on = job_date(uow, as_of)
+    due = [x for x in uow.contracts.in_force()
+           if any(m.trigger == c.ON_DATE and m.triggered_on is None and m.due_date <= on for m in x.milestones)]
+    # Every deal locked first, in id order, before any invoice number is drawn: a use case holding one
+    # of these deals and waiting for the number counter can then never wait on us in a cycle.
+    for opp_id in sorted({x.opportunity_id for x in due}):
+        uow.opportunities.get_for_update(opp_id)
     issued = 0
-    for candidate in uow.contracts.in_force():
-        if not any(m.trigger == c.ON_DATE and m.triggered_on is None and m.due_date <= on
-                   for m in candidate.milestones):
-            continue
-        uow.opportunities.get_for_update(candidate.opportunity_id)
-        contract = uow.contracts.get_for_update(candidate.id)
-        issued += len(fire_trigger(uow, ctx, contract, c.ON_DATE, on))
+    for contract in uow.contracts.lock_many(x.id for x in due):
+        if contract.status in c.IN_FORCE:
+            issued += len(fire_trigger(uow, ctx, contract, c.ON_DATE, on))
     return issued
 
 
 def _visible_invoice(uow, ctx: Ctx, invoice_id: int | str, *, for_update: bool = False):
     invoice = None
+    if isinstance(invoice_id, str) and invoice_id.strip().isdigit():
+        invoice_id = int(invoice_id)
     if isinstance(invoice_id, int):
         invoice = uow.invoices.get(invoice_id) if invoice_id > 0 else None
     elif isinstance(invoice_id, str) and invoice_id.strip():

@@ -143,26 +143,28 @@ def run_dunning(*, actor: Actor, uow, as_of: date | None = None) -> DunningRun:
     """
     ctx = begin(uow, actor, UseCase.RUN_JOBS)
     today = job_date(uow, as_of)
-    raised, held = [], []
+    raised, held, due = [], [], []
     for candidate in uow.invoices.open_all():
-        target = b.dunning_level_for(candidate.days_overdue(today))
-        if target <= candidate.dunning_level:
+        if b.dunning_level_for(candidate.days_overdue(today)) <= candidate.dunning_level:
             continue
-        promises = uow.finance.promises_for(candidate.id)
-        if any(p.state(candidate, today) == "open" for p in promises):
+        if any(p.state(candidate, today) == "open" for p in uow.finance.promises_for(candidate.id)):
             held.append(candidate.ref)
             continue
-        contract = uow.contracts.get(candidate.contract_id)
-        opp = uow.opportunities.get_for_update(contract.opportunity_id)
-        uow.contracts.get_for_update(contract.id)
+        due.append(candidate)
+    deals = {i.id: uow.contracts.get(i.contract_id).opportunity_id for i in due}
+    for opp_id in sorted(set(deals.values())):  # deals in id order, as every job does (no lock cycles)
+        uow.opportunities.get_for_update(opp_id)
+    for candidate in due:
+        uow.contracts.get_for_update(candidate.contract_id)
         invoice = uow.invoices.get_for_update(candidate.id)
-        if not invoice.is_open:
+        target = b.dunning_level_for(invoice.days_overdue(today))  # re-read under the lock
+        if not invoice.is_open or target <= invoice.dunning_level:
             continue
         before = {"dunning_level": invoice.dunning_level}
         invoice.dunning_level, invoice.last_dunned_on = target, today
         audit(uow, ctx, "invoice", invoice.id, "dunning", before, {"dunning_level": target})
-        emit(uow, InvoiceReminderDue(invoice_id=invoice.id, owner_id=opp.owner_id, level=target,
-                                     days_overdue=invoice.days_overdue(today), balance=str(invoice.balance),
-                                     currency=invoice.currency))
+        emit(uow, InvoiceReminderDue(invoice_id=invoice.id, owner_id=uow.opportunities.get(deals[invoice.id]).owner_id,
+                                     level=target, days_overdue=invoice.days_overdue(today),
+                                     balance=str(invoice.balance), currency=invoice.currency))
         raised.append(f"{invoice.ref} → level {target} ({b.DUNNING_LEVELS[target]})")
     return DunningRun(as_of=today, raised=raised, held=held)

@@ -136,6 +136,8 @@ def create_order(contract_id: int | str, data: OrderCreate | dict, *, actor: Act
 
 def _visible_order(uow, ctx: Ctx, order_id: int | str, *, for_update: bool = False):
     order = None
+    if isinstance(order_id, str) and order_id.strip().isdigit():
+        order_id = int(order_id)
     if isinstance(order_id, int) and order_id > 0:
         order = uow.orders.get(order_id)
     elif isinstance(order_id, str) and order_id.strip():

@@ -84,8 +84,7 @@ def _after_the_win(uow, opp, today) -> list[NextStepItem]:
     """Won is not the end: delivery, acceptance and cash, until the contract closes."""
     contract = uow.contracts.for_opportunity(opp.id)
     if contract is None:
-        return [NextStepItem(kind="contract", owner_role="AR", text="Won without a contract: draft it from the "
-                                                                     "accepted quote")]
+        return []  # won before contracts were kept here: reconciliation reports it, nobody can act on it here
     items = []
     order = uow.orders.for_contract(contract.id)
     if order is None and contract.status == "signed":

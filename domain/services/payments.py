@@ -158,6 +158,7 @@ def _allocate(uow, ctx: Ctx, payment: Payment, plan: list[tuple[Invoice, Decimal
     if not plan:
         return []
     contracts = {x.id: x for x in uow.contracts.lock_many(i.contract_id for i, _ in plan)}
+    collected_before = {cid: str(x.paid_total) for cid, x in contracts.items()}
     locked = {i.id: i for i in uow.invoices.lock_many(i.id for i, _ in plan)}
     touched = []
     for n, (candidate, wanted) in enumerate(plan):
@@ -183,6 +184,9 @@ def _allocate(uow, ctx: Ctx, payment: Payment, plan: list[tuple[Invoice, Decimal
         audit(uow, ctx, "invoice", invoice.id, "payment", before,
               {**snapshot(invoice, ("status", "paid_amount")), "payment": payment.ref})
         touched.append(invoice)
+    for cid in sorted({i.contract_id for i in touched}):
+        audit(uow, ctx, "contract", cid, "collect", {"paid_total": collected_before[cid]},
+              {"paid_total": str(contracts[cid].paid_total), "payment": payment.ref})
     uow.flush()
     return touched
 

@@ -299,6 +299,8 @@ def accept_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
     ctx = begin(uow, actor, UseCase.SEND_QUOTE)
     quote, opp = _visible_quote(uow, ctx, quote_id, for_update=True)
     opp_svc.require_manager_of(ctx, opp, "record the customer's acceptance")
+    if quote.status == q.SENT and quote.valid_until and quote.valid_until < uow.now().date():
+        raise ValidationFailed(f"{quote.ref} expired on {quote.valid_until}; send a new version", field="valid_until")
     before = snapshot(quote, QUOTE_FIELDS)
     quote.move_to(q.ACCEPTED)
     quote.accepted_at = uow.now()

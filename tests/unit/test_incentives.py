@@ -146,8 +146,20 @@ def test_rounding_never_loses_or_makes_a_cent_within_a_role(collected):
     shares = {"AR": [(1, D("100"))], "SR": [(2, D("33.33")), (3, D("33.33")), (4, D("33.34"))],
               "FR": [(5, D("70")), (6, D("30"))]}
     lines = split(D(collected), plan, shares)
-    pool = D(collected) * plan.pool_pct / 100
+    pool = (D(collected) * plan.pool_pct / 100).quantize(D("0.01"), rounding="ROUND_HALF_UP")
+    assert sum(a for _, _, a in lines) == pool  # rounded once, then cut without losing or making a cent
     for role in ("AR", "SR", "FR"):
-        role_amount = (pool * plan.weight(role) / 100).quantize(D("0.01"), rounding="ROUND_HALF_UP")
-        assert sum(a for r, _, a in lines if r == role) == role_amount
+        exact = pool * plan.weight(role) / 100
+        assert abs(sum(a for r, _, a in lines if r == role) - exact) < D("0.01")
     assert all(a >= 0 for _, _, a in lines)
+
+
+@pytest.mark.parametrize(("collected", "people"), [("1234.57", 1), ("3.00", 4), ("0.01", 3), ("999999.99", 7)])
+def test_the_split_adds_up_to_the_rounded_pool_and_never_goes_negative(collected, people):
+    plan = IncentivePlan(name="p", pool_pct=D("2"), ar_pct=D("40"), sr_pct=D("30"), fr_pct=D("30"))
+    shares = {"AR": [(1, D("100"))], "SR": [(2, D("100"))],
+              "FR": [(10 + i, D("100") / people) for i in range(people)]}
+    lines = split(D(collected), plan, shares)
+    pool = (D(collected) * D("0.02")).quantize(D("0.01"), rounding="ROUND_HALF_UP")
+    assert sum(a for _, _, a in lines) == pool
+    assert all(a >= 0 and a == a.quantize(D("0.01")) for _, _, a in lines)

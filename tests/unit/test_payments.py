@@ -104,8 +104,10 @@ def test_finance_records_a_payment_and_it_pays_the_oldest_due_invoice_first(book
         ("paid", 0), ("partially_paid", D("250000.00")), ("issued", D("50000.00"))]
     assert store.get("contracts", books.contract).paid_total == D("200000.00")
     assert "paid" in view.message and view.number.startswith("PAY-")
-    audits = [(a.entity, a.action) for a in store.rows("audit")][-3:]
-    assert audits == [("invoice", "payment"), ("invoice", "payment"), ("payment", "record")]
+    audits = [(a.entity, a.action) for a in store.rows("audit")][-4:]
+    assert audits == [("invoice", "payment"), ("invoice", "payment"), ("contract", "collect"), ("payment", "record")]
+    collect = [a for a in store.rows("audit") if a.action == "collect"][-1]
+    assert D(collect.before["paid_total"]) == 0 and D(collect.after["paid_total"]) == D(view.allocated)
     event = store.rows("outbox")[-1]
     assert event.topic == "PaymentRecorded" and event.payload["unapplied"] == "0.00"
     assert_money_adds_up(store)
