@@ -13,6 +13,8 @@ from domain.model import contracts as c
 from domain.model import quotes as q
 from domain.model.contracts import ChangeOrder, Contract, PaymentMilestone, check_plan_total, split_amounts
 from domain.model.events import ContractSigned, ContractStatusChanged
+from domain.model.incentives import largest_remainder
+from domain.model.quotes import cents
 from domain.model.vocab import ApprovalKind, ApprovalStatus
 from domain.policy_defaults import CHANGE_ORDER_STEPS, DEFAULT_PAYMENT_PLAN, DEFAULT_PAYMENT_TERMS_DAYS
 from domain.rbac import UseCase
@@ -311,10 +313,8 @@ def request_change_order(contract_id: int | str, data: ChangeOrderCreate | dict,
     value = cmd.value if cmd.value is not None else contract.value
     if value <= 0:
         raise ValidationFailed("value must be above zero", field="value")
-    milestones = cmd.milestones or [MilestoneIn(label=m.label, pct=m.pct, trigger=m.trigger, due_date=m.due_date)
-                                    for m in contract.milestones]
     untouched_dates = {m.seq: m.due_date for m in contract.milestones if m.triggered_on is not None}
-    plan = _plan(value, milestones, date.min)
+    plan = _plan_for_change(uow, contract, value, cmd.milestones)
     for m in plan:  # new dates must be in the future, unless the milestone already came due
         if m.due_date is not None and m.due_date < uow.now().date() and untouched_dates.get(m.seq) != m.due_date:
             raise ValidationFailed(f"milestones.{m.seq - 1}.due_date {m.due_date} is in the past",
@@ -343,6 +343,47 @@ def request_change_order(contract_id: int | str, data: ChangeOrderCreate | dict,
     audit(uow, ctx, "contract", contract.id, "request_change", None,
           {"change_order": change.number, "new_value": str(value), "approval": request.ref})
     return to_view(uow, contract, message=f"{change.number} sent for approval ({request.ref})")
+
+
+def _plan_for_change(uow, contract: Contract, value: Decimal, given: list[MilestoneIn] | None
+                     ) -> list[PaymentMilestone]:
+    """The new plan, with money already invoiced pinned to the cent.
+
+    Without a new plan, invoiced milestones keep their amounts and the others share the rest of the
+    new value in their old proportions. With one, an invoiced milestone's percentage needs to match
+    its invoice only to the precision a percentage has (0.01 % of the value): its amount stays the
+    invoiced one and the last open milestone takes the difference. Percentages are then shown of the
+    new value, to two decimals, still adding up to 100.
+    """
+    fixed = {m.seq: inv.amount for m in contract.milestones if (inv := billing.live_invoice(uow, m)) is not None}
+    if given is None:
+        given = [MilestoneIn(label=m.label, pct=m.pct, trigger=m.trigger, due_date=m.due_date)
+                 for m in contract.milestones]
+        rest = [i for i, _ in enumerate(given, start=1) if i not in fixed]
+        remaining = value - sum(fixed.values(), Decimal("0"))
+        if remaining < 0 or (not rest and remaining != 0):
+            return _plan(value, given, date.min)  # _check_change explains why this value cannot be
+        if fixed and rest:
+            shares = largest_remainder(remaining, [given[i - 1].pct for i in rest])
+            amounts = {**fixed, **dict(zip(rest, shares))}
+            pcts = {seq: cents(amount * q.HUNDRED / value) for seq, amount in amounts.items()}
+            pcts[rest[-1]] += q.HUNDRED - sum(pcts.values(), Decimal("0"))
+            given = [m.model_copy(update={"pct": pcts[i]}) for i, m in enumerate(given, start=1)]
+            plan = _plan(value, given, date.min)
+            for m in plan:
+                m.amount = amounts[m.seq]
+            return plan
+    plan = _plan(value, given, date.min)
+    open_seqs = [m.seq for m in plan if m.seq not in fixed]
+    tolerance = value / Decimal(20000) + Decimal("0.01")  # half of 0.01 % of the value, plus a cent
+    drift = Decimal("0")
+    for m in plan:
+        if m.seq in fixed and abs(m.amount - fixed[m.seq]) <= tolerance and open_seqs:
+            drift += m.amount - fixed[m.seq]
+            m.amount = fixed[m.seq]
+    if drift and open_seqs:
+        plan[open_seqs[-1] - 1].amount += drift
+    return plan
 
 
 def _plan_json(milestones) -> list[dict]:

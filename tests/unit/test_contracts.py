@@ -385,7 +385,9 @@ def test_an_approved_change_catches_revenue_up_and_bills_what_already_happened(s
 
 
 @pytest.mark.parametrize(("data", "why"), [
-    ({"value": "400000"}, "milestone 1"),  # 30 % of 400,000 would change the invoiced 150,000
+    ({"value": "400000", "milestones": [{"label": "Advance", "pct": "30", "trigger": "signing"},
+                                        {"label": "Rest", "pct": "70", "trigger": "delivery_acceptance"}]},
+     "milestone 1"),  # 30 % of 400,000 would change the invoiced 150,000
     ({"value": "100000", "milestones": [{"label": "Advance", "pct": "100", "trigger": "signing"}]},
      "below what is already invoiced"),
     ({"milestones": [{"label": "Advance", "pct": "30", "trigger": "final_acceptance"},
@@ -426,8 +428,29 @@ def test_a_rejected_change_changes_nothing(signed, run, org, store):
 def test_a_change_that_breaks_the_invoiced_money_cannot_even_be_requested(signed, run, org, store):
     deal = signed()
     with pytest.raises(ValidationFailed) as err:
-        _change(run, org, deal.contract, {"value": "650000"})
+        _change(run, org, deal.contract, {"value": "100000"})  # below the 150,000 already invoiced
     assert err.value.field == "milestones" and err.value.missing
+
+
+@pytest.mark.parametrize(("data", "amounts"), [
+    # the value alone: the invoiced advance stays 150,000, the rest shares 360,000 as 60 : 10
+    ({"value": "510000"}, ["150000.00", "308571.43", "51428.57"]),
+    # a percentage as precise as percentages get (29.41 % of 510,000 = 149,991): pinned to the invoice
+    ({"value": "510000", "milestones": [{"label": "Advance", "pct": "29.41", "trigger": "signing"},
+                                        {"label": "Delivery", "pct": "60.59", "trigger": "delivery_acceptance"},
+                                        {"label": "Final", "pct": "10", "trigger": "final_acceptance"}]},
+     ["150000.00", "309009.00", "50991.00"]),
+])
+def test_a_value_change_keeps_the_invoiced_money_to_the_cent(data, amounts, signed, run, org, store):
+    deal = signed()
+    view = _change(run, org, deal.contract, data)
+    for who in ("director", "finance"):
+        run(approvals.decide_approval, view.changes[-1].approval_id, "approve", actor=org.actor(who))
+    contract = store.get("contracts", deal.contract)
+    assert [str(m.amount) for m in contract.milestones] == amounts
+    assert sum(m.amount for m in contract.milestones) == contract.value == D("510000.00")
+    assert sum(m.pct for m in contract.milestones) == 100
+    assert store.rows("invoices")[0].amount == D("150000.00") and contract.invoiced_total == D("150000.00")
 
 
 def test_one_pending_change_at_a_time(signed, run, org, store):
