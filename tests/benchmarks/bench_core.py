@@ -16,7 +16,8 @@ drives everything through the services, one unit of work per use case:
   lead_create        create_lead as `rep`, unique emails, one uow each (timed: the whole uow)
   lead_create_2thr   PostgreSQL only: the same from 2 worker threads sharing one engine
   lead_convert       create + qualify + convert, each in its own uow; only convert is timed
-  gate_cycle         builders.full_cycle (ATI → solution review → ATB → ATC, 15 uows) on a
+  gate_cycle         builders.full_cycle (ATI → solution review → ATB → ATC, with the quote sent and
+                     accepted and the contract drafted for ATC: 16 uows) on a
                      fresh deal from builders.make_deal; deal creation is not timed
   lead_to_cash       builders.lead_to_cash: gates, a 25 % quote approved by director + finance,
                      contract signed by ATC, order, delivery and final acceptance, 3 invoices,
@@ -783,7 +784,8 @@ def print_table(run: Run) -> None:
     print(f"load average now (1/5/15 min): {_load()} on {os.cpu_count()} CPUs; other work on the machine "
           f"slows these figures down")
     print("ops/s: sequential = n / summed op time; threaded = n / wall time. "
-          "gate_cycle = builders.full_cycle (4 gates, 6 decisions, 15 units of work).")
+          "gate_cycle = builders.full_cycle (4 gates, 6 decisions, contract for ATC: 16 units of work); "
+          "lead_to_cash = builders.lead_to_cash (~45 units of work).")
     for note in run.notes:
         print(f"note: {note}")
 
