@@ -223,8 +223,8 @@ def record_payment(data: PaymentCreate | dict, *, actor: Actor, uow) -> PaymentV
         # The bank statement shows what an AR reported: recording it confirms the proposal.
         payment = _locked_payment(uow, same.id)
         if payment.status == b.PROPOSED:  # re-read under the lock: a racing click may have confirmed it
-            payment.confirm(ctx.user.id, uow.now())
-            return _settle(uow, ctx, payment, cmd.allocations, cmd.contract_id, "confirm")
+            payment.confirm(ctx.user.id, uow.now())  # like confirm_payment: the contract the proposal names
+            return _settle(uow, ctx, payment, cmd.allocations, cmd.contract_id or payment.contract_id, "confirm")
         same = payment
     if same is not None:
         return to_view(uow, same, message=f"Bank reference {cmd.bank_ref} is already recorded as {same.ref} "
