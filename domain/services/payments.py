@@ -234,8 +234,10 @@ def record_payment(data: PaymentCreate | dict, *, actor: Actor, uow) -> PaymentV
     return _settle(uow, ctx, payment, cmd.allocations, cmd.contract_id, "record")
 
 
-def _new_payment(uow, ctx: Ctx, cmd: PaymentCreate, account_id: int) -> Payment:
-    contract = _contract_of(uow, cmd.contract_id)
+def _new_payment(uow, ctx: Ctx, cmd: PaymentCreate, account_id: int, *, remember_contract: bool = False) -> Payment:
+    # Only a proposal remembers its contract (for the confirmation): the foreign key would otherwise
+    # share-lock the contract row for the whole posting and hold up a void racing it.
+    contract = _contract_of(uow, cmd.contract_id) if remember_contract else None
     return uow.payments.add(Payment(
         number=next_ref(uow, "PAY"), account_id=account_id, currency=cmd.currency, amount=cmd.amount,
         received_on=cmd.received_on, method=cmd.method, bank_ref=cmd.bank_ref, status=b.PROPOSED,
@@ -277,7 +279,7 @@ def propose_payment(data: PaymentCreate | dict, *, actor: Actor, uow) -> Payment
         if same.created_by == ctx.user.id or _sees_payment(uow, ctx, same):
             return to_view(uow, same, message=f"Bank reference {cmd.bank_ref} is already known as {same.ref}")
         raise Conflict(f"Bank reference {cmd.bank_ref} is already recorded", field="bank_ref")
-    payment = _new_payment(uow, ctx, cmd, account_id)
+    payment = _new_payment(uow, ctx, cmd, account_id, remember_contract=True)
     audit(uow, ctx, "payment", payment.id, "propose", None, snapshot(payment, PAYMENT_FIELDS))
     return to_view(uow, payment, message=f"{payment.ref} proposed; finance will confirm it against the bank")
 
