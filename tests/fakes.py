@@ -406,6 +406,9 @@ class FakeOrderRepository(FakeRepository):
     def for_contract(self, contract_id: int):
         return next((o for o in self.all() if o.contract_id == contract_id), None)
 
+    def by_number(self, number: str):
+        return next((o for o in self.all() if o.number.upper() == number.strip().upper()), None)
+
 
 class FakeInvoiceRepository(FakeRepository):
     table = "invoices"
@@ -429,6 +432,9 @@ class FakeInvoiceRepository(FakeRepository):
 
 class FakePaymentRepository(FakeRepository):
     table = "payments"
+
+    def by_number(self, number: str):
+        return next((p for p in self.all() if p.number.upper() == number.strip().upper()), None)
 
     def by_bank_ref(self, bank_ref: str):
         return next((p for p in self.all() if p.bank_ref == bank_ref and p.status != "rejected"), None)

@@ -409,6 +409,9 @@ class OrderRepository(SqlRepository[Order]):
     def for_contract(self, contract_id: int) -> Order | None:
         return self.session.scalar(select(Order).where(t.orders.c.contract_id == contract_id))
 
+    def by_number(self, number: str) -> Order | None:
+        return self.session.scalar(select(Order).where(func.upper(t.orders.c.number) == number.strip().upper()))
+
 
 class InvoiceRepository(SqlRepository[Invoice]):
     model = Invoice
@@ -436,6 +439,9 @@ class InvoiceRepository(SqlRepository[Invoice]):
 
 class PaymentRepository(SqlRepository[Payment]):
     model = Payment
+
+    def by_number(self, number: str) -> Payment | None:
+        return self.session.scalar(select(Payment).where(func.upper(t.payments.c.number) == number.strip().upper()))
 
     def by_bank_ref(self, bank_ref: str) -> Payment | None:
         return self.session.scalar(select(Payment).where(t.payments.c.bank_ref == bank_ref,

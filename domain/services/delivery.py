@@ -141,7 +141,7 @@ def _visible_order(uow, ctx: Ctx, order_id: int | str, *, for_update: bool = Fal
     if isinstance(order_id, int) and order_id > 0:
         order = uow.orders.get(order_id)
     elif isinstance(order_id, str) and order_id.strip():
-        order = next((o for o in uow.orders.all() if o.number.upper() == order_id.strip().upper()), None)
+        order = uow.orders.by_number(order_id)
     if order is None:
         raise NotFound(f"Order {order_id} does not exist", field="order_id")
     contract, opp = visible_contract(uow, ctx, order.contract_id, for_update=for_update)

@@ -289,7 +289,7 @@ def _locked_payment(uow, payment_id: int | str) -> Payment:
     if isinstance(payment_id, int) or (isinstance(payment_id, str) and payment_id.strip().isdigit()):
         payment = uow.payments.get_for_update(int(payment_id))
     elif isinstance(payment_id, str) and payment_id.strip():
-        found = next((p for p in uow.payments.all() if p.number.upper() == payment_id.strip().upper()), None)
+        found = uow.payments.by_number(payment_id)
         payment = uow.payments.get_for_update(found.id) if found else None
     if payment is None:
         raise NotFound(f"Payment {payment_id} does not exist", field="payment_id")
@@ -345,7 +345,7 @@ def get_payment(payment_id: int | str, *, actor: Actor, uow) -> PaymentView:
     if isinstance(payment_id, int) or (isinstance(payment_id, str) and payment_id.strip().isdigit()):
         payment = uow.payments.get(int(payment_id))
     elif isinstance(payment_id, str) and payment_id.strip():  # its number, PAY-…
-        payment = next((p for p in uow.payments.all() if p.number.upper() == payment_id.strip().upper()), None)
+        payment = uow.payments.by_number(payment_id)
     if payment is None:
         raise NotFound(f"Payment {payment_id} does not exist", field="payment_id")
     if not _sees_payment(uow, ctx, payment):
