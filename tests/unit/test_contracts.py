@@ -569,3 +569,20 @@ def test_a_contract_under_review_takes_no_new_quote(accepted, run, org, store):
     with pytest.raises(ValidationFailed) as err:
         run(quotes.create_quote, deal.opp, {"lines": [{"product": "RTR-X", "quantity": "1"}]}, actor=org.actor("rep"))
     assert "withdraw it to draft first" in err.value.message and store.count("quotes") == before
+
+
+def test_a_milestone_moved_to_another_trigger_waits_for_it(signed, run, org, store):
+    deal = signed()
+    advance = store.rows("invoices")[0]
+    run(billing.void_invoice, advance.id, {"reason": "customer wants to pay at final acceptance"},
+        actor=org.actor("finance"))
+    view = _change(run, org, deal.contract, {"milestones": [
+        {"label": "At final acceptance", "pct": "30", "trigger": "final_acceptance"},
+        {"label": "Delivery", "pct": "60", "trigger": "delivery_acceptance"},
+        {"label": "Retention", "pct": "10", "trigger": "final_acceptance"}]})
+    _approve_change(run, org, view.changes[-1].approval_id)
+    first = store.get("contracts", deal.contract).milestones[0]
+    assert (first.trigger, first.triggered_on) == ("final_acceptance", None)
+    with pytest.raises(ValidationFailed) as err:  # nothing delivered yet: nothing to invoice
+        run(billing.issue_invoice, deal.contract, {"seq": 1}, actor=org.actor("finance"))
+    assert "waits for its trigger" in err.value.message

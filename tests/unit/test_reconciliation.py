@@ -184,3 +184,10 @@ def test_only_a_completed_contract_is_closed_and_only_by_finance(signed, run, or
         with pytest.raises(PermissionDenied, match="close_contract"):
             run(contracts.close_contract, deal.contract, actor=org.actor(who))
     assert store.get("contracts", deal.contract).status == "signed"
+
+
+def test_a_deal_currency_edited_away_from_the_contract_is_a_mismatch(signed, run, org, store):
+    deal = signed()
+    store.get("opportunities", deal.opp).currency = "USD"
+    codes = {m.code for m in _check(run, org, deal.contract).mismatches}
+    assert "currency" in codes and "won_vs_contract" not in codes
