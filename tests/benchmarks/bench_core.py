@@ -335,41 +335,35 @@ def run_lead_convert(h: Harness, n: int, warmup: int) -> Result:
     return Result(h.db.kind, "lead_convert", n, time.perf_counter() - t0, durations, queries)
 
 
-def run_gate_cycle(h: Harness, n: int, warmup: int, *, around_op: Callable | None = None) -> Result:
-    """`around_op(fn)` lets the profiler wrap only the timed part."""
+def _run_deal_flow(h: Harness, scenario: str, unit: str, flow: Callable, n: int, warmup: int, prefix: str,
+                   around_op: Callable | None = None) -> Result:
+    """Time `flow(uow_factory, org, opp_id)` on fresh deals; making the deal is not timed."""
     for i in h.next_ids(warmup):
-        builders.full_cycle(h.uow, h.org, builders.make_deal(h.uow, h.org, n=i, prefix="w"))
+        flow(h.uow, h.org, builders.make_deal(h.uow, h.org, n=i, prefix=f"w{prefix}"))
     durations: list[float] = []
     queries = 0
     t0 = time.perf_counter()
     for i in h.next_ids(n):
-        opp_id = builders.make_deal(h.uow, h.org, n=i, prefix="g")
+        opp_id = builders.make_deal(h.uow, h.org, n=i, prefix=prefix)
         q0 = h.counter.n
         s = time.perf_counter()
         if around_op is None:
-            builders.full_cycle(h.uow, h.org, opp_id)
+            flow(h.uow, h.org, opp_id)
         else:
-            around_op(lambda: builders.full_cycle(h.uow, h.org, opp_id))
+            around_op(lambda: flow(h.uow, h.org, opp_id))
         durations.append(time.perf_counter() - s)
         queries += h.counter.n - q0
-    return Result(h.db.kind, "gate_cycle", n, time.perf_counter() - t0, durations, queries, unit="cycle")
+    return Result(h.db.kind, scenario, n, time.perf_counter() - t0, durations, queries, unit=unit)
+
+
+def run_gate_cycle(h: Harness, n: int, warmup: int, *, around_op: Callable | None = None) -> Result:
+    """`around_op(fn)` lets the profiler wrap only the timed part."""
+    return _run_deal_flow(h, "gate_cycle", "cycle", builders.full_cycle, n, warmup, "g", around_op)
 
 
 def run_lead_to_cash(h: Harness, n: int, warmup: int) -> Result:
     builders.seed_catalog(h.uow, h.org)
-    for i in h.next_ids(warmup):
-        builders.lead_to_cash(h.uow, h.org, builders.make_deal(h.uow, h.org, n=i, prefix="lw"))
-    durations: list[float] = []
-    queries = 0
-    t0 = time.perf_counter()
-    for i in h.next_ids(n):
-        opp_id = builders.make_deal(h.uow, h.org, n=i, prefix="l2c")
-        q0 = h.counter.n
-        s = time.perf_counter()
-        builders.lead_to_cash(h.uow, h.org, opp_id)
-        durations.append(time.perf_counter() - s)
-        queries += h.counter.n - q0
-    return Result(h.db.kind, "lead_to_cash", n, time.perf_counter() - t0, durations, queries, unit="flow")
+    return _run_deal_flow(h, "lead_to_cash", "flow", builders.lead_to_cash, n, warmup, "l2c")
 
 
 # --------------------------------------------------------------------------------------------
