@@ -949,7 +949,7 @@ def cmd_next(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
     actor = _viewer(ctx, args)
     with ctx.uow() as uow:
         locale = uow.users.get(actor.user_id).locale
-    result = what_next(WhatNextArgs(opportunity_id=number),
+    result = what_next(WhatNextArgs(opportunity=str(number)),
                        ToolContext(actor=actor, uow=ctx.uow, playbooks=ctx.playbooks(), locale=locale))
     out.print(result.text)
     return 0

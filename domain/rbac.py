@@ -49,6 +49,8 @@ class UseCase(StrEnum):
     RECORD_PROMISE = "record_promise"
     RUN_JOBS = "run_jobs"
     RECORD_CONTRIBUTION = "record_contribution"
+    CONFIRM_ACTION = "confirm_action"
+    SEARCH_RECORDS = "search_records"
 
 
 _SELLERS = frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR, R.SALES_OPS, R.ADMIN})
@@ -97,6 +99,9 @@ PERMISSIONS: dict[UseCase, frozenset[Role]] = {
     UseCase.RECORD_PROMISE: frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR, R.FINANCE}),
     UseCase.RUN_JOBS: frozenset({R.ADMIN, R.SALES_OPS, R.FINANCE}),
     UseCase.RECORD_CONTRIBUTION: frozenset({R.SALES_MANAGER, R.DIRECTOR, R.SALES_OPS, R.ADMIN}),
+    # Anyone may answer their own proposals; what the proposal then does is checked again on its own.
+    UseCase.CONFIRM_ACTION: _EVERYONE,
+    UseCase.SEARCH_RECORDS: _EVERYONE,  # results are filtered by each record's visibility
 }
 
 # Finance and legal see the deals their function works on, not the early funnel.

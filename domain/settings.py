@@ -34,10 +34,33 @@ class Settings(BaseSettings):
     embedding_api_key: str | None = None
     embedding_model: str = "text-embedding-3-small"
 
+    # The agent. No LLM_BASE_URL/LLM_MODEL = the offline command model (the embedded default).
+    llm_base_url: str | None = Field(None, validation_alias=AliasChoices("LLM_BASE_URL", "LTC_LLM_BASE_URL"),
+                                     description="OpenAI-compatible endpoint, e.g. https://api.deepseek.com/v1")
+    llm_api_key: str | None = Field(None, validation_alias=AliasChoices("LLM_API_KEY", "LTC_LLM_API_KEY"))
+    llm_model: str | None = Field(None, validation_alias=AliasChoices("LLM_MODEL", "LTC_LLM_MODEL"))
+    llm_timeout_seconds: float = Field(60.0, gt=0, description="per model call")
+    llm_max_retries: int = Field(3, ge=0, le=10, description="retries with backoff on 429/5xx/timeouts")
+    llm_temperature: float = Field(0.0, ge=0, le=2)
+    agent_max_steps: int = Field(12, ge=2, le=100, description="graph steps per turn (model + tool calls)")
+    agent_max_tools: int = Field(10, ge=1, le=100, description="tools bound per turn for an LLM")
+    confirm_tools: list[str] = Field(
+        default_factory=lambda: ["decide_approval", "submit_contract", "record_payment", "confirm_payment",
+                                 "void_invoice", "generate_quote", "submit_quote", "request_decision"],
+        description="tools that propose and wait for the user's yes (some only above a threshold)")
+    confirmation_ttl_minutes: int = Field(10, ge=1, le=1440)
+    jobs_interval_minutes: float = Field(60.0, gt=0, description="how often the in-process scheduler runs jobs")
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url or self.llm_model)
+
     @model_validator(mode="after")
     def _prod_needs_real_database(self) -> "Settings":
         if self.env == "prod" and self.database_url.startswith("sqlite"):
             raise ValueError("LTC_ENV=prod needs DATABASE_URL pointing at PostgreSQL")
+        if self.env == "prod" and self.llm_base_url and not self.llm_api_key:
+            raise ValueError("LTC_ENV=prod with LLM_BASE_URL needs LLM_API_KEY (no default secrets outside dev)")
         return self
 
 

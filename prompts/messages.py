@@ -1,4 +1,4 @@
-"""Load named message templates (`prompts/messages.<lang>.yaml`) and render them."""
+"""Load named message templates (`prompts/<topic>.<lang>.yaml`) and render them."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -12,7 +12,18 @@ LANGS = ("en", "zh")
 
 @lru_cache
 def _catalog(lang: str) -> dict[str, str]:
-    return yaml.safe_load((HERE / f"messages.{lang}.yaml").read_text(encoding="utf-8"))
+    """Every `<topic>.<lang>.yaml` in prompts/ merged; a name defined twice is a mistake, not an override."""
+    merged: dict[str, str] = {}
+    for path in sorted(HERE.glob(f"*.{lang}.yaml")):
+        for name, template in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            if name in merged:
+                raise KeyError(f"Message template {name!r} is defined twice ({path.name})")
+            merged[name] = template
+    return merged
+
+
+def names(lang: str = "en") -> set[str]:
+    return set(_catalog(lang))
 
 
 def render(template_name: str, lang: str = "en", /, **values: object) -> str:

@@ -41,6 +41,7 @@ TABLES = (
     "quotes", "audit", "outbox", "stage_policies", "gate_policies", "assignment_rules",
     "products", "price_books", "price_book_entries", "discount_bands",
     "contracts", "orders", "invoices", "payments", "promises", "revenue_entries", "incentive_plans", "contributions",
+    "pending_actions",
 )
 _OPEN = {s.value for s in OPEN_STATUSES}
 
@@ -494,6 +495,13 @@ class FakeOutboxRepository(FakeRepository):
         """The fake writes on add; nothing is buffered."""
 
 
+class FakePendingActionRepository(FakeRepository):
+    table = "pending_actions"
+
+    def by_token_for_update(self, token_hash: str):
+        return next((a for a in self.all() if a.token_hash == token_hash), None)
+
+
 class FakeUnitOfWork:
     """Same surface as SqlAlchemyUnitOfWork: repositories, `now()`, commit/rollback/flush."""
 
@@ -524,6 +532,7 @@ class FakeUnitOfWork:
         self.finance = FakeFinanceRepository(self)
         self.audit = FakeAuditRepository(self)
         self.outbox = FakeOutboxRepository(self)
+        self.pending_actions = FakePendingActionRepository(self)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

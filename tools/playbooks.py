@@ -8,6 +8,8 @@ from domain.model.vocab import Stage
 from domain.services.next_steps import NextStepItem, next_steps
 from prompts.messages import render
 from tools.context import ToolContext
+from tools.registry import ALL, tool
+from tools.resolve import resolve
 
 
 class SearchPlaybooksArgs(BaseModel):
@@ -29,8 +31,10 @@ class PassageOut(BaseModel):
 class SearchPlaybooksResult(BaseModel):
     passages: list[PassageOut]
     message: str
+    text: str = Field("", description="a ready-to-post answer in the user's language")
 
 
+@tool(audience=(ALL,), keywords=("how", "playbook", "checklist", "policy", "why", "怎么", "如何", "怎样", "清单", "打法"))
 def search_playbooks(args: SearchPlaybooksArgs, ctx: ToolContext) -> SearchPlaybooksResult:
     """Search the iron-triangle playbooks (how-to, checklists, policies); cite the passages you use."""
     if ctx.playbooks is None:
@@ -38,12 +42,14 @@ def search_playbooks(args: SearchPlaybooksArgs, ctx: ToolContext) -> SearchPlayb
     found = ctx.playbooks.search(args.query, stage=args.stage.value if args.stage else None, role=args.role,
                                  k=args.k)
     passages = [PassageOut(citation=p.citation, doc=p.doc, lang=p.lang, text=p.text, score=p.score) for p in found]
-    return SearchPlaybooksResult(passages=passages,
-                                 message="" if passages else render("playbooks.none", ctx.locale))
+    message = "" if passages else render("playbooks.none", ctx.locale)
+    text = message or "\n".join(f"- {p.citation}: {_excerpt(p.text)}" for p in passages)
+    return SearchPlaybooksResult(passages=passages, message=message, text=text)
 
 
 class WhatNextArgs(BaseModel):
-    opportunity_id: int = Field(gt=0, description="the deal's number, e.g. 12 for OPP-00012")
+    opportunity: str = Field(min_length=1, max_length=200, description="deal reference (OPP-00012 or 12) or its name",
+                             examples=["OPP-00012", "华东电力扩容"])
 
 
 class WhatNextResult(BaseModel):
@@ -56,10 +62,12 @@ class WhatNextResult(BaseModel):
     text: str = Field(description="a ready-to-post answer in the user's language")
 
 
+@tool(audience=(ALL,), keywords=("next", "what now", "what should", "stuck", "下一步", "接下来", "怎么推进"))
 def what_next(args: WhatNextArgs, ctx: ToolContext) -> WhatNextResult:
     """What should happen next on a deal: blocking items, the asker's checklist, playbook advice."""
     with ctx.uow() as uow:
-        state = next_steps(args.opportunity_id, actor=ctx.actor, uow=uow)
+        state = next_steps(resolve(uow, ctx.actor, "opportunity", args.opportunity, field="opportunity"),
+                           actor=ctx.actor, uow=uow)
     seat = state.asker_seat
     checklist: list[str] = []
     advice: list[PassageOut] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy.orm import registry, relationship
 
 from domain.db import tables as t
+from domain.model.confirmations import PendingAction
 from domain.model.accounts import Account, Contact
 from domain.model.activities import Activity
 from domain.model.approvals import ApprovalDecision, ApprovalRequest, ApprovalStep
@@ -106,3 +107,4 @@ def start_mappers() -> None:
     m(Contribution, t.contributions)
     m(AuditEntry, t.audit_log)
     m(OutboxMessage, t.outbox)
+    m(PendingAction, t.pending_actions)

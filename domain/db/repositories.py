@@ -11,6 +11,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from domain.db import tables as t
+from domain.model.confirmations import PendingAction
 from domain.model.accounts import Account, Contact
 from domain.model.activities import Activity
 from domain.model.approvals import ApprovalRequest
@@ -504,6 +505,15 @@ class AuditRepository(SqlRepository[AuditEntry]):
         return list(self.session.scalars(select(AuditEntry).where(
             t.audit_log.c.entity == entity, t.audit_log.c.entity_id == entity_id
         ).order_by(t.audit_log.c.id)))
+
+
+class PendingActionRepository(SqlRepository[PendingAction]):
+    model = PendingAction
+
+    def by_token_for_update(self, token_hash: str) -> PendingAction | None:
+        stmt = (select(PendingAction).where(t.pending_actions.c.token_hash == token_hash).with_for_update()
+                .execution_options(populate_existing=True))
+        return self.session.scalars(stmt).one_or_none()
 
 
 class OutboxRepository(SqlRepository[OutboxMessage]):

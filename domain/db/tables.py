@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -779,6 +780,52 @@ audit_log = Table(
     Column("after", JSON),
     one_of("channel", ["slack", "wecom", "api", "cli", "system"]),
     Index("ix_audit_log_entity", "entity", "entity_id"),
+)
+
+pending_actions = Table(
+    "pending_actions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("tool", String(60), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("status", String(12), nullable=False, server_default="pending"),
+    Column("decided_at", DateTime),
+    one_of("status", ["pending", "confirmed", "cancelled"]),
+    CheckConstraint("expires_at > created_at", name="expiry_after_creation"),
+    CheckConstraint("(status = 'pending') = (decided_at IS NULL)", name="decided_when_not_pending"),
+)
+
+# LangGraph checkpoints (conversation memory per chat thread), on the app database.
+agent_checkpoints = Table(
+    "agent_checkpoints",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("checkpoint_ns", String(200), primary_key=True, server_default=""),
+    Column("checkpoint_id", String(64), primary_key=True),
+    Column("parent_checkpoint_id", String(64)),
+    Column("type", String(40), nullable=False),
+    Column("checkpoint", LargeBinary, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+agent_checkpoint_writes = Table(
+    "agent_checkpoint_writes",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("checkpoint_ns", String(200), primary_key=True, server_default=""),
+    Column("checkpoint_id", String(64), primary_key=True),
+    Column("task_id", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("channel", String(200), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    Column("task_path", String(400), nullable=False, server_default=""),
 )
 
 outbox = Table(

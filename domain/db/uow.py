@@ -132,6 +132,7 @@ class SqlAlchemyUnitOfWork:
         self.finance = r.FinanceRepository(s)
         self.audit = r.AuditRepository(s)
         self.outbox = r.OutboxRepository(s)
+        self.pending_actions = r.PendingActionRepository(s)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -18,13 +18,14 @@ from domain.model.vocab import Role
 from domain.rbac import UseCase
 from domain.services import (accounts, activities, approvals, audit_trail, billing, catalog, collections, contracts,
                              delivery, incentives, leads, next_steps, opportunities, payments, quotes,
-                             reconciliation, revenue, users)
+                             reconciliation, revenue, users, confirmations, search)
 from domain.services.base import begin
 from tests import builders
 from tests.unit.conftest import _gate, accept_the_quote, drive_to, new_deal, run_in
 
 MODULES = (accounts, activities, approvals, audit_trail, catalog, leads, next_steps, opportunities, quotes, users,
-           contracts, delivery, billing, payments, collections, revenue, reconciliation, incentives)
+           contracts, delivery, billing, payments, collections, revenue, reconciliation, incentives,
+           confirmations, search)
 
 # One user of the standard org per role.
 WHO = {"sales_rep": "rep", "solution_manager": "sr", "fulfillment_manager": "fr", "sales_manager": "manager",
@@ -118,6 +119,10 @@ revenue_schedule         A   A   A   A   A   A   A   A   A
 reconcile_contract       A   A   A   A   A   A   A   A   A
 reconcile_opportunity    A   A   A   A   A   A   A   A   A
 record_contribution      D   D   D   A   A   D   D   A   A
+propose_action           A   A   A   A   A   A   A   A   A
+confirm_action           A   A   A   A   A   A   A   A   A
+cancel_action            A   A   A   A   A   A   A   A   A
+search_records           A   A   A   A   A   A   A   A   A
 incentive_split          A   A   A   A   A   A   A   A   A
 """
 
@@ -293,6 +298,8 @@ def _setup(run, org, uow_factory, store, role: str, case: str, cached=None) -> E
     return env
 
 
+_PROPOSAL = {"tool": "decide_approval", "args": {"approval": "APR-00001"}, "summary": "approve APR-00001"}
+
 CASES = {
     "create_lead": lambda e: e.call(leads.create_lead, {"source": "website", "company": "Fresh Co",
                                                         "contact_name": "Qian Yu", "region": "east"}),
@@ -398,6 +405,12 @@ CASES = {
     "record_contribution": lambda e: e.call(incentives.record_contribution, e.ids["contract"], {
         "role": "SR", "shares": [{"user_id": e.org["sr"], "share_pct": "100"}]}),
     "incentive_split": lambda e: e.call(incentives.incentive_split, e.ids["contract"]),
+    "propose_action": lambda e: e.call(confirmations.propose_action, _PROPOSAL),
+    "confirm_action": lambda e: e.call(confirmations.confirm_action,
+                                       e.call(confirmations.propose_action, _PROPOSAL).token),
+    "cancel_action": lambda e: e.call(confirmations.cancel_action,
+                                      e.call(confirmations.propose_action, _PROPOSAL).token),
+    "search_records": lambda e: e.call(search.search_records, "Lead Target"),
 }
 
 # What an allowed read must show: the thing the case set up, so an empty answer cannot pass.
@@ -415,6 +428,9 @@ READS = {
     "revenue_schedule": lambda e, r: r.value > 0,
     "reconcile_contract": lambda e, r: r.opportunity_id == e.ids["opp"],
     "reconcile_opportunity": lambda e, r: r.contract_number is not None,
+    "confirm_action": lambda e, r: r.status == "confirmed" and r.tool == "decide_approval",
+    "cancel_action": lambda e, r: r.status == "cancelled",
+    "propose_action": lambda e, r: len(r.token) >= 20,
     "incentive_split": lambda e, r: r.contract_value > 0,
 }
 

@@ -1,0 +1,69 @@
+"""Turn what people (and models) write into record ids: references first, then fuzzy names.
+
+"OPP-12", "opp 12", "12" and "华东电力扩容" all name a deal; an ambiguous name raises with a short
+pick-list (`details.did_you_mean`), an unknown one with the nearest names. Only records the actor
+may see are candidates, so a name never reveals a record out of sight.
+"""
+from __future__ import annotations
+
+import re
+
+from domain.actor import Actor
+from domain.errors import NotFound, ValidationFailed
+from domain.services.search import RecordHit, search_records
+
+PREFIX = {"lead": "LEAD", "account": "ACC", "opportunity": "OPP", "approval": "APR", "quote": "Q"}
+LABEL = {"lead": "lead", "account": "account", "opportunity": "deal", "approval": "approval", "quote": "quote"}
+_REF = {kind: re.compile(rf"^\s*{p}\s*[-_ #]?\s*0*(\d{{1,9}})\s*$", re.IGNORECASE) for kind, p in PREFIX.items()}
+_BARE = re.compile(r"^\s*#?\s*0*(\d{1,9})\s*$")
+# Human numbers with a year (CT-2026-00001, INV-…, PAY-…, SO-…) are passed to the services as text.
+NUMBER_RE = re.compile(r"^\s*(CT|INV|PAY|SO|CO)\s*-\s*(\d{4})\s*-\s*0*(\d{1,9})\s*$", re.IGNORECASE)
+SEARCHABLE = ("lead", "account", "opportunity")
+
+
+def ref_id(kind: str, text: str | int) -> int | None:
+    """The id in a reference of this kind ('OPP-00012', 'opp 12', '12'), or None."""
+    if isinstance(text, int):
+        return text if text > 0 else None
+    m = _REF[kind].match(text) or _BARE.match(text)
+    return int(m.group(1)) if m else None
+
+
+def number(text: str) -> str | None:
+    """'ct-2026-1' → 'CT-2026-00001' (the canonical spelling), or None."""
+    m = NUMBER_RE.match(text or "")
+    return f"{m.group(1).upper()}-{m.group(2)}-{int(m.group(3)):05d}" if m else None
+
+
+def resolve(uow, actor: Actor, kind: str, text: str | int, *, field: str) -> int:
+    """The id of the one visible record of `kind` that `text` names."""
+    found = ref_id(kind, text)
+    if found is not None:
+        return found
+    if kind not in SEARCHABLE:
+        raise ValidationFailed(f"'{text}' is not a {LABEL[kind]} reference: write e.g. {PREFIX[kind]}-00012",
+                               field=field)
+    hits = search_records(str(text), actor=actor, uow=uow, kinds=[kind], limit=6)
+    pick = choose(hits)
+    if pick is not None:
+        return pick.id
+    if not hits:
+        others = search_records(str(text), actor=actor, uow=uow, limit=3)
+        raise NotFound(f"No {LABEL[kind]} I can see matches '{text}'", field=field,
+                       details={"did_you_mean": [h.label for h in others]} if others else None)
+    raise ValidationFailed(f"'{text}' matches several {LABEL[kind]}s: which one?", field=field,
+                           details={"code": "ambiguous", "did_you_mean": [h.label for h in hits[:5]]})
+
+
+def choose(hits: list[RecordHit]) -> RecordHit | None:
+    """The clear winner among fuzzy hits (best first), or None when a person should pick."""
+    if not hits:
+        return None
+    top = hits[0]
+    if top.exact and not (len(hits) > 1 and hits[1].exact):
+        return top
+    if len(hits) == 1 and top.score >= 0.5:
+        return top
+    if len(hits) > 1 and top.score >= 0.6 and top.score - hits[1].score >= 0.2:
+        return top
+    return None
