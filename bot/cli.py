@@ -901,6 +901,36 @@ def cmd_worker(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
     return 0
 
 
+# --- chat ------------------------------------------------------------------------------------
+
+def cmd_chat(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
+    """The console chat: migrate and seed the demo when the database is new, then the REPL."""
+    from bot.console import run_console
+
+    if not ctx.schema_ready():
+        ctx.migrate()
+    with ctx.uow() as uow:
+        empty = not any(u.email != SYSTEM_EMAIL for u in uow.users.all())
+    if empty:
+        out.line("Demo", seed_demo(ctx.uow).message, "green")
+    if ctx.playbooks() is None:
+        try:
+            ctx.build_index()
+        except Exception as exc:  # the CRM works without coaching; say why it is missing
+            out.line("Playbooks", f"index not built: {exc}", "yellow")
+    email = args.as_email or _default_chat_user(ctx)
+    return run_console(ctx, out, email=email, locale=args.lang)
+
+
+def _default_chat_user(ctx: AppContext) -> str:
+    with ctx.uow() as uow:
+        reps = sorted((u for u in uow.users.all() if u.active and any(r.value == "sales_rep" for r in u.roles)),
+                      key=lambda u: u.id)
+        if not reps:
+            raise CliError("No sales rep to chat as: pass --as EMAIL")
+        return reps[0].email
+
+
 # --- knowledge -------------------------------------------------------------------------------
 
 def cmd_index(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
@@ -998,6 +1028,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("demo", cmd_demo, "init, then seed the demo company (does nothing if it is already there)") \
         .add_argument("--reset", action="store_true", help="wipe the database first (deletes a SQLite file)")
     add("start", cmd_start, "init, seed the demo into an empty database, and print a summary")
+    p = add("chat", cmd_chat, "chat with the agent in the console (offline command model unless LLM_* is set)", viewer)
+    p.add_argument("--lang", choices=["en", "zh"], default=None, help="reply language (default: the user's)")
     p = add("leads", cmd_leads, "list leads", viewer)
     p.add_argument("--status", help=f"only this status ({', '.join(STATUS_ORDER)})")
     p.add_argument("--limit", type=_positive, default=200)

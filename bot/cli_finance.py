@@ -8,13 +8,8 @@ from rich.text import Text
 
 from bot.cli import CliError, Out, _read, _viewer, kv_table, money, new_table, parse_ref, short
 from bot.context import AppContext
-from domain.actor import Channel
-from domain.policy_defaults import SYSTEM_EMAIL
-from domain.services import approvals as approval_svc
-from domain.services import billing as billing_svc
 from domain.services import collections as collection_svc
 from domain.services import contracts as contract_svc
-from domain.services import quotes as quote_svc
 from domain.services import reconciliation as reconciliation_svc
 
 
@@ -93,19 +88,10 @@ def cmd_reconcile(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
 def cmd_jobs(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
     """The daily sweep, each job in its own transaction, as the system user."""
     _viewer(ctx, args)
-    system = ctx.actor_for_email(SYSTEM_EMAIL, Channel.SYSTEM)
+    from bot.jobs import run_jobs
+
     as_of = _as_of(args)
-    results = []
-    for label, run in (
-        ("quotes expired", lambda uow: len(quote_svc.expire_quotes(actor=system, uow=uow, as_of=as_of))),
-        ("approvals expired", lambda uow: approval_svc.expire_approvals(actor=system, uow=uow)),
-        ("date milestones invoiced", lambda uow: billing_svc.bill_due_milestones(actor=system, uow=uow, as_of=as_of)),
-        ("dunning reminders", lambda uow: len(collection_svc.run_dunning(actor=system, uow=uow, as_of=as_of).raised)),
-    ):
-        with ctx.uow() as uow:
-            n = run(uow)
-            uow.commit()
-        results.append((label, str(n)))
+    results = [(label, str(n)) for label, n in run_jobs(ctx, as_of)]
     out.print(kv_table(results, title="Daily jobs" + (f" as of {as_of}" if as_of else "")))
     return 0
 

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     embedding_api_key: str | None = None
     embedding_model: str = "text-embedding-3-small"
 
+    company_name: str = Field("your company", description="how the assistant names the company it works for")
+
     # The agent. No LLM_BASE_URL/LLM_MODEL = the offline command model (the embedded default).
     llm_base_url: str | None = Field(None, validation_alias=AliasChoices("LLM_BASE_URL", "LTC_LLM_BASE_URL"),
                                      description="OpenAI-compatible endpoint, e.g. https://api.deepseek.com/v1")

@@ -19,10 +19,14 @@ from tools.errors import from_validation
 from tools.registry import ToolSpec
 
 
-def to_langchain(spec: ToolSpec, ctx: ToolContext) -> StructuredTool:
+def to_langchain(spec: ToolSpec, ctx: ToolContext, sink: list[runner.ToolOutcome] | None = None) -> StructuredTool:
     def call(**kwargs: Any) -> tuple[str, dict]:
         outcome = runner.invoke(spec.name, kwargs, ctx)
-        return json.dumps(outcome.for_model(), ensure_ascii=False, default=str), outcome.model_dump(mode="json")
+        if sink is not None:
+            sink.append(outcome)  # the surface gets proposals (with tokens) from here, not from memory
+        # The artifact is kept in conversation memory: never the token.
+        artifact = outcome.model_dump(mode="json", exclude={"proposal": {"token"}})
+        return json.dumps(outcome.for_model(), ensure_ascii=False, default=str), artifact
 
     def bad_arguments(error: ValidationError) -> str:
         err = from_validation(error, spec.args)
@@ -33,5 +37,6 @@ def to_langchain(spec: ToolSpec, ctx: ToolContext) -> StructuredTool:
         response_format="content_and_artifact", handle_validation_error=bad_arguments)
 
 
-def toolkit(specs: list[ToolSpec], ctx: ToolContext) -> list[StructuredTool]:
-    return [to_langchain(s, ctx) for s in specs]
+def toolkit(specs: list[ToolSpec], ctx: ToolContext,
+            sink: list[runner.ToolOutcome] | None = None) -> list[StructuredTool]:
+    return [to_langchain(s, ctx, sink) for s in specs]

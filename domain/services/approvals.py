@@ -24,7 +24,6 @@ from domain.services import opportunities as opp_svc
 from domain.services.base import Ctx, audit, begin, emit, get_or_404, snapshot
 from domain.services.schemas import View
 
-DEFAULT_TTL_HOURS = 72
 
 
 class StepView(View):
@@ -159,14 +158,21 @@ def to_view(uow, request: ApprovalRequest, message: str = "") -> ApprovalView:
     )
 
 
+def default_ttl_hours() -> int:
+    """How long a request waits before it expires: LTC_APPROVAL_TTL_HOURS (72 h unless configured)."""
+    from domain.settings import get_settings
+
+    return get_settings().approval_ttl_hours
+
+
 def open_request(uow, ctx: Ctx, *, kind: str, subject_type: str, subject_id: int, title: str,
                  steps: list[dict], context: dict, from_stage: str | None = None, to_stage: str | None = None,
-                 ttl_hours: int = DEFAULT_TTL_HOURS) -> ApprovalRequest:
+                 ttl_hours: int | None = None) -> ApprovalRequest:
     """Create a request with ordered steps; refuses when a step would have nobody to decide it."""
     now = uow.now()
     request = ApprovalRequest(
         kind=kind, subject_type=subject_type, subject_id=subject_id, title=title, requested_by=ctx.user.id,
-        created_at=now, expires_at=now + timedelta(hours=ttl_hours), from_stage=from_stage, to_stage=to_stage,
+        created_at=now, expires_at=now + timedelta(hours=ttl_hours or default_ttl_hours()), from_stage=from_stage, to_stage=to_stage,
         context=context,
         steps=[ApprovalStep(seq=i, role=s["role"], scope=s["scope"],
                             status=(StepStatus.PENDING if i == 1 else StepStatus.WAITING).value)
@@ -202,7 +208,7 @@ def _distinct_deciders(candidates: list[set[int]]) -> bool:
 
 
 def request_gate(opp_id: int, kind: str, *, actor: Actor, uow, note: str | None = None,
-                 ttl_hours: int = DEFAULT_TTL_HOURS) -> ApprovalView:
+                 ttl_hours: int | None = None) -> ApprovalView:
     """Ask for a decision point (ATI, solution_review, ATB, ATC) on a deal; checks its preconditions."""
     ctx = begin(uow, actor, UseCase.REQUEST_GATE)
     kinds = [k.value for k in GATE_KINDS]
