@@ -890,14 +890,19 @@ def cmd_worker(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
         n = worker.run_once()
         out.print(Text(f"{n} event(s) delivered", style="bold"))
         return 0
-    out.print(Text(f"Outbox worker on {ctx.display_url()}: polling every {ctx.settings.outbox_poll_seconds}s; "
-                   "Ctrl-C stops it", style="bold"))
+    from bot.jobs import Scheduler
+
+    out.print(Text(f"Outbox worker on {ctx.display_url()}: polling every {ctx.settings.outbox_poll_seconds}s, "
+                   f"daily jobs every {ctx.settings.jobs_interval_minutes:g} min; Ctrl-C stops it", style="bold"))
+    scheduler = Scheduler(ctx).start()
     try:
         while True:
             worker.run_once()
             time.sleep(ctx.settings.outbox_poll_seconds)
     except KeyboardInterrupt:
-        out.print(Text(f"stopped after {sink.count} event(s)", style="bold"))
+        out.print(Text(f"stopped after {sink.count} event(s) and {scheduler.runs} job run(s)", style="bold"))
+    finally:
+        scheduler.stop()
     return 0
 
 
