@@ -35,6 +35,7 @@ class AppContext:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     _embedder: object | None = field(default=None, repr=False)
     _playbooks: object | None = field(default=None, repr=False)
+    _playbooks_checked_at: float = field(default=0.0, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> AppContext:
@@ -130,14 +131,21 @@ class AppContext:
     def build_index(self, *, rebuild: bool = False, progress=None):
         from knowledge.index import build_index
 
-        self._playbooks = None  # the next search reloads the library
+        self._playbooks, self._playbooks_checked_at = None, 0.0  # the next search reloads the library
         return build_index(self.settings, self.embedder(), rebuild=rebuild, progress=progress)
 
     def playbooks(self):
         """The playbook search, or None while the index has not been built (`ltc index`)."""
         if self._playbooks is None:
+            import time
+
             from knowledge.retrieval import PlaybookSearch
 
+            # Loading reads the whole library; when the index is missing, look again a minute later,
+            # not on every chat turn.
+            if time.monotonic() - self._playbooks_checked_at < 60:
+                return None
+            self._playbooks_checked_at = time.monotonic()
             try:
                 self._playbooks = PlaybookSearch(self.settings, self.embedder())
             except LookupError:

@@ -34,7 +34,7 @@ class OfflineCommandModel(BaseChatModel):
         return "ltc-offline-commands"
 
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any):
-        schemas = tuple(convert_to_openai_tool(t) for t in tools)
+        schemas = tuple(_schema(t) for t in tools)
         return self.model_copy(update={"tool_names": tuple(s["function"]["name"] for s in schemas),
                                        "tool_schemas": schemas})
 
@@ -61,6 +61,19 @@ class OfflineCommandModel(BaseChatModel):
             return AIMessage(content=render("offline.not_for_you", locale, tool=command.tool))
         return AIMessage(content="", tool_calls=[{"name": command.tool, "args": command.args,
                                                   "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}])
+
+
+_SCHEMAS: dict[str, dict] = {}
+
+
+def _schema(tool: Any) -> dict:
+    """A tool's OpenAI schema (only counted here); the same for every user, so built once per name."""
+    name = getattr(tool, "name", None)
+    if name is None:
+        return convert_to_openai_tool(tool)
+    if name not in _SCHEMAS:
+        _SCHEMAS[name] = convert_to_openai_tool(tool)
+    return _SCHEMAS[name]
 
 
 def _text(message: BaseMessage) -> str:
