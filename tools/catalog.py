@@ -1,2 +1,3 @@
 """Importing this module registers every tool (tools/registry.REGISTRY)."""
 from tools import leads, playbooks  # noqa: F401
+from tools import accounts, approvals, opportunities, quotes  # noqa: F401

@@ -100,3 +100,48 @@ def check_discount_band(bands: list[DiscountBand], discount_pct: Decimal, amount
             "Redesign the offer (scope, phasing, payment terms) instead of discounting further",
             field="discount_pct", details={"max_discount_pct": str(top)})
     return band
+
+
+class DiscountBandView(View):
+    priority: int
+    label: str
+    max_discount_pct: Decimal
+    max_amount: Decimal | None
+    min_margin_pct: Decimal | None
+    approver_roles: list[str]  # in order; empty = approved automatically
+
+    @property
+    def automatic(self) -> bool:
+        return not self.approver_roles
+
+
+class DiscountPolicyView(View):
+    bands: list[DiscountBandView]
+    band: DiscountBandView | None = None  # the band a given discount falls in (None: none given, or beyond policy)
+    band_with_margin: DiscountBandView | None = None  # a laxer band the discount would get with enough margin
+    beyond_policy: bool = False
+
+
+def _band_view(b: DiscountBand) -> DiscountBandView:
+    return DiscountBandView(priority=b.priority, label=b.label, max_discount_pct=b.max_discount_pct,
+                            max_amount=b.max_amount, min_margin_pct=b.min_margin_pct,
+                            approver_roles=[s["role"] for s in b.steps])
+
+
+def discount_policy(*, actor: Actor, uow, discount_pct: Decimal | None = None, amount: Decimal | None = None,
+                    margin_pct: Decimal | None = None) -> DiscountPolicyView:
+    """The discount bands (policy data) and, for a discount on a deal size, the band that decides it.
+
+    An unknown margin counts as failing any margin floor; `band_with_margin` then names the band
+    the discount would get with a margin high enough."""
+    begin(uow, actor, UseCase.VIEW_OPPORTUNITY)
+    bands = sorted(uow.catalog.discount_bands(), key=lambda b: b.priority)
+    views = [_band_view(b) for b in bands]
+    if discount_pct is None:
+        return DiscountPolicyView(bands=views)
+    size = amount if amount is not None else Decimal("0")
+    band = band_for(bands, discount_pct, size, margin_pct)
+    laxer = band_for(bands, discount_pct, size, Decimal("100")) if margin_pct is None else None
+    return DiscountPolicyView(bands=views, band=_band_view(band) if band else None,
+                              band_with_margin=_band_view(laxer) if laxer is not None and laxer is not band else None,
+                              beyond_policy=band is None)

@@ -19,13 +19,14 @@ from domain.rbac import UseCase
 from domain.services import (accounts, activities, approvals, audit_trail, billing, catalog, collections, contracts,
                              delivery, incentives, leads, next_steps, opportunities, payments, quotes,
                              reconciliation, revenue, users, confirmations, search)
+from domain.services import payment_status
 from domain.services.base import begin
 from tests import builders
 from tests.unit.conftest import _gate, accept_the_quote, drive_to, new_deal, run_in
 
 MODULES = (accounts, activities, approvals, audit_trail, catalog, leads, next_steps, opportunities, quotes, users,
            contracts, delivery, billing, payments, collections, revenue, reconciliation, incentives,
-           confirmations, search)
+           confirmations, search, payment_status)
 
 # One user of the standard org per role.
 WHO = {"sales_rep": "rep", "solution_manager": "sr", "fulfillment_manager": "fr", "sales_manager": "manager",
@@ -124,6 +125,7 @@ confirm_action           A   A   A   A   A   A   A   A   A
 cancel_action            A   A   A   A   A   A   A   A   A
 search_records           A   A   A   A   A   A   A   A   A
 incentive_split          A   A   A   A   A   A   A   A   A
+payment_status           A   A   A   A   A   A   A   A   A
 """
 
 
@@ -198,7 +200,7 @@ L2C_STATE = {
         "request_change_order", "get_contract", "contract_for_opportunity", "list_contracts", "create_order",
         "bill_due_milestones", "void_invoice", "get_invoice", "list_invoices", "record_payment", "propose_payment",
         "aging_report", "record_promise", "run_dunning", "revenue_schedule", "reconcile_contract",
-        "reconcile_opportunity", "record_contribution", "incentive_split", "expire_quotes")},
+        "reconcile_opportunity", "record_contribution", "incentive_split", "expire_quotes", "payment_status")},
 }
 _AFTER = {"contract_under_review": "contract_draft", "signed": "contract_under_review", "voided": "signed",
           "executing": "signed", "delivered": "executing", "proposed": "signed", "credit": "signed",
@@ -411,6 +413,7 @@ CASES = {
     "cancel_action": lambda e: e.call(confirmations.cancel_action,
                                       e.call(confirmations.propose_action, _PROPOSAL).token),
     "search_records": lambda e: e.call(search.search_records, "Lead Target"),
+    "payment_status": lambda e: e.call(payment_status.payment_status, contract=e.ids["contract"]),
 }
 
 # What an allowed read must show: the thing the case set up, so an empty answer cannot pass.
@@ -432,6 +435,7 @@ READS = {
     "cancel_action": lambda e, r: r.status == "cancelled",
     "propose_action": lambda e, r: len(r.token) >= 20,
     "incentive_split": lambda e, r: r.contract_value > 0,
+    "payment_status": lambda e, r: r.kind == "contract" and r.invoiced > 0 and len(r.open_invoices) == 1,
 }
 
 
