@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -79,6 +80,7 @@ audit_trail              A   A   A   A   A   A   A   A   A
 create_product           D   D   D   D   D   D   D   A   A
 create_price_book        D   D   D   D   D   D   D   A   A
 list_products            A   A   A   A   A   A   A   A   A
+discount_policy          A   A   A   A   A   A   A   A   A
 create_quote             A   A   D   A   A   D   D   D   A
 update_quote             A   A   D   A   A   D   D   D   A
 submit_quote             A   A   D   A   A   D   D   D   A
@@ -352,6 +354,7 @@ CASES = {
     "create_price_book": lambda e: e.call(catalog.create_price_book, {"name": "West", "region": "west",
                                                                       "prices": {"RTR-X": "100"}}),
     "list_products": lambda e: e.call(catalog.list_products),
+    "discount_policy": lambda e: e.call(catalog.discount_policy, discount_pct=Decimal("15"), amount=Decimal("1000")),
     "create_quote": lambda e: e.call(quotes.create_quote, e.ids["opp"],
                                      {"lines": [{"product": "RTR-X", "quantity": "1"}]}),
     "update_quote": lambda e: e.call(quotes.update_quote, e.ids["quote"],
@@ -436,6 +439,7 @@ READS = {
     "propose_action": lambda e, r: len(r.token) >= 20,
     "incentive_split": lambda e, r: r.contract_value > 0,
     "payment_status": lambda e, r: r.kind == "contract" and r.invoiced > 0 and len(r.open_invoices) == 1,
+    "discount_policy": lambda e, r: len(r.bands) >= 3 and r.band is not None and r.band.approver_roles,
 }
 
 
