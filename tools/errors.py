@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import typing
 from typing import Any
 
@@ -65,8 +66,9 @@ def from_validation(e: ValidationError, model: type[BaseModel]) -> ToolError:
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(arguments)"
         allowed = _allowed(model, err["loc"][0]) if err["loc"] else None
-        if err.get("type") == "literal_error" and not allowed:
-            allowed = list((err.get("ctx") or {}).get("expected", "").replace("'", "").split(" or ")) or None
+        if err.get("type") in ("literal_error", "enum") and not allowed:
+            # Nested choices (payment_plan.0.trigger): pydantic lists them as "'a', 'b' or 'c'".
+            allowed = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", ""))) or None
         problems.append(Problem(field=loc, message=err["msg"], allowed=allowed))
     first = problems[0]
     return ToolError(error="bad_arguments", message=f"{first.field}: {first.message}", field=first.field,
