@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     agent_max_tools: int = Field(10, ge=1, le=100, description="tools bound per turn for an LLM")
     confirm_tools: list[str] = Field(
         default_factory=lambda: ["decide_approval", "submit_contract", "record_payment", "confirm_payment",
-                                 "void_invoice", "generate_quote", "submit_quote", "request_decision"],
+                                 "void_invoice", "generate_quote", "submit_quote", "request_decision",
+                                 "advance_stage"],
         description="tools that propose and wait for the user's yes (some only above a threshold)")
     confirmation_ttl_minutes: int = Field(10, ge=1, le=1440)
     jobs_interval_minutes: float = Field(60.0, gt=0, description="how often the in-process scheduler runs jobs")
