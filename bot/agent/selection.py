@@ -48,4 +48,4 @@ def select(specs: Iterable[ToolSpec], audiences: frozenset[str], message: str, *
             chosen.append(name)
         if len(chosen) >= limit:
             break
-    return [pool[n] for n in chosen]
+    return [pool[n] for n in chosen[:limit]]
