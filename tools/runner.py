@@ -60,6 +60,11 @@ def invoke(name: str, raw_args: dict[str, Any] | BaseModel | None, ctx: ToolCont
         err = ToolError(error="unknown_tool", message=f"There is no tool named {name}",
                         allowed=sorted(all_tools()), hint=HINTS["unknown_tool"])
         return ToolOutcome(status="error", tool=name, text=err.text, error=err)
+    unknown = sorted(set(raw_args) - set(spec.args.model_fields)) if isinstance(raw_args, dict) else []
+    if unknown:  # e.g. an `actor` or `user_id`: who acts comes from the chat identity, never an argument
+        err = ToolError(error="bad_arguments", message=f"{name} takes no argument {', '.join(unknown)}",
+                        field=unknown[0], allowed=list(spec.args.model_fields), hint=HINTS["bad_arguments"])
+        return ToolOutcome(status="error", tool=name, text=err.text, error=err)
     try:
         args = raw_args if isinstance(raw_args, spec.args) else spec.args.model_validate(raw_args or {})
     except ValidationError as e:
