@@ -33,13 +33,15 @@ class PlaybookSearch:
 
     def __init__(self, settings, embedder: Embedder) -> None:
         self.embedder = embedder
+        # The index first: while there is none, looking for it (bot/context.py retries each minute,
+        # every process on its first turn) must not parse and tokenise the whole library (~1.5 s).
+        self.collection = open_collection(settings, embedder_name=embedder.name)
+        if self.collection.count() == 0:
+            raise LookupError("The playbook index is empty: run `ltc index` first")
         self.books = load_library(settings.playbooks_dir)
         self.sections: list[Section] = [s for b in self.books for s in b.sections]
         self.by_id = {s.id: s for s in self.sections}
         self.keywords = KeywordIndex([s.embedding_text() for s in self.sections])
-        self.collection = open_collection(settings, embedder_name=embedder.name)
-        if self.collection.count() == 0:
-            raise LookupError("The playbook index is empty: run `ltc index` first")
 
     def search(self, query: str, *, stage: str | None = None, role: str | None = None,
                k: int = 5, lang: str | None = None) -> list[Passage]:

@@ -7,6 +7,7 @@ stack trace. Each turn logs its token counts.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -26,9 +27,11 @@ from domain.errors import PermissionDenied
 from prompts.messages import render
 from tools import runner
 from tools.context import ToolContext
+from tools.errors import HINTS, Problem, ToolError
 from tools.registry import ToolSpec, all_tools, audiences_for
 
 log = logging.getLogger("ltc.agent")
+MALFORMED_RETRIES = 2  # answers to tool calls whose arguments were not JSON, per turn
 
 
 @dataclass
@@ -103,6 +106,10 @@ class Agent:
         result = TurnResult(text="", outcomes=outcomes, bound_tools=[s.name for s in specs])
         try:
             state = graph.invoke({"messages": [HumanMessage(text, id=turn_id)]}, config=config)
+            for _ in range(MALFORMED_RETRIES):
+                if not self._answer_malformed(graph, config, state["messages"]):
+                    break
+                state = graph.invoke(None, config=config)  # the model reads the error and tries again
             self._collect(result, state["messages"], turn_id)
         except GraphRecursionError:
             result.error = "step_limit"
@@ -173,6 +180,25 @@ class Agent:
                                              attempts=self.settings.llm_max_retries + 1)
         log.exception("agent turn failed")
         return "internal", render("agent.internal_error", locale)
+
+    @staticmethod
+    def _answer_malformed(graph, config, messages) -> bool:
+        """create_agent ends the turn when the model's only tool calls had arguments that are not JSON
+        (the user would get an empty reply): answer each with a structured error, as the tools node."""
+        last = messages[-1] if messages else None
+        if not isinstance(last, AIMessage) or last.tool_calls or not last.invalid_tool_calls:
+            return False
+        answers = []
+        for call in last.invalid_tool_calls:
+            problem = Problem(field="(arguments)", message=f"not a valid JSON object: {call.get('args')!r}")
+            err = ToolError(error="bad_arguments", field=problem.field, hint=HINTS["bad_arguments"],
+                            message=f"{call.get('name')}: {problem.message}", problems=[problem])
+            answers.append(ToolMessage(content=json.dumps({"status": "error", **err.model_dump(exclude_none=True)},
+                                                          ensure_ascii=False),
+                                       tool_call_id=call.get("id") or "", name=call.get("name") or "unknown",
+                                       status="error"))
+        graph.update_state(config, {"messages": answers}, as_node="tools")
+        return True
 
     @staticmethod
     def _close_dangling(graph, config) -> None:
