@@ -9,11 +9,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from domain.errors import NotFound, ValidationFailed
 from domain.model import quotes as q
-from domain.policy_defaults import DEFAULT_PAYMENT_TERMS_DAYS
+from domain.policy_defaults import DEFAULT_PAYMENT_PLAN, DEFAULT_PAYMENT_TERMS_DAYS
 from domain.services import contracts as svc
 from domain.services import quotes as quote_svc
 from domain.services.contracts import ContractView
@@ -96,6 +96,18 @@ class CreateContractArgs(BaseModel):
                                                                "the default 30/60/10")
     payment_terms_days: int = Field(DEFAULT_PAYMENT_TERMS_DAYS, ge=0, le=365,
                                     description="days from invoice to due date")
+
+    @field_validator("payment_plan", mode="before")
+    @classmethod
+    def _shorthand(cls, v):
+        """"40/50/10" (as people say it) → the default plan's three milestones with these shares."""
+        if isinstance(v, str):
+            shares = [p.strip().rstrip("%") for p in v.split("/")]
+            if len(shares) != len(DEFAULT_PAYMENT_PLAN) or not all(shares):
+                raise ValueError(f"write the plan as {len(DEFAULT_PAYMENT_PLAN)} shares, e.g. 30/60/10 "
+                                 "(advance / delivery acceptance / final acceptance), or as a list of milestones")
+            return [{**m, "pct": share} for m, share in zip(DEFAULT_PAYMENT_PLAN, shares)]
+        return v
 
 
 class ContractResult(ToolResult):

@@ -447,3 +447,15 @@ def test_every_cash_tool_is_registered_with_en_and_zh_texts():
         assert name in tools and tools[name].description and tools[name].keywords
     cash = {n for n in names("en") if n.startswith("tool.cash.")}
     assert cash and cash == {n for n in names("zh") if n.startswith("tool.cash.")}
+
+
+def test_create_contract_takes_the_plan_as_people_say_it(accepted, tool_ctx, store):
+    deal = accepted()
+    out = _invoke("create_contract", {"opportunity": f"OPP-{deal.opp:05d}", "payment_plan": "40/50/10"},
+                  tool_ctx("rep"))
+    assert out.status == "ok", out.text
+    contract = store.rows("contracts")[-1]
+    assert [m.pct for m in sorted(contract.milestones, key=lambda m: m.seq)] == [Decimal(40), Decimal(50), Decimal(10)]
+    bad = _invoke("create_contract", {"opportunity": f"OPP-{deal.opp:05d}", "payment_plan": "50/50"},
+                  tool_ctx("rep"))
+    assert bad.error.error == "bad_arguments" and "30/60/10" in bad.error.message
