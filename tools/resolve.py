@@ -7,13 +7,20 @@ may see are candidates, so a name never reveals a record out of sight.
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 
 from domain.actor import Actor
 from domain.errors import NotFound, ValidationFailed
 from domain.services.search import RecordHit, search_records
+from prompts.messages import render
+
+# The reply language of the tool call in progress (set by tools.runner.invoke): the resolver is
+# called from every tool, so it reads the language here instead of through every signature.
+LOCALE: ContextVar[str] = ContextVar("ltc_tool_locale", default="en")
 
 PREFIX = {"lead": "LEAD", "account": "ACC", "opportunity": "OPP", "approval": "APR", "quote": "Q"}
-LABEL = {"lead": "lead", "account": "account", "opportunity": "deal", "approval": "approval", "quote": "quote"}
+def _label(kind: str) -> str:
+    return render(f"resolve.kind.{kind}", LOCALE.get())
 _REF = {kind: re.compile(rf"^\s*{p}\s*[-_ #]?\s*0*(\d{{1,9}})\s*$", re.IGNORECASE) for kind, p in PREFIX.items()}
 _BARE = re.compile(r"^\s*#?\s*0*(\d{1,9})\s*$")
 # Human numbers with a year (CT-2026-00001, INV-…, PAY-…, SO-…) are passed to the services as text.
@@ -41,17 +48,17 @@ def resolve(uow, actor: Actor, kind: str, text: str | int, *, field: str) -> int
     if found is not None:
         return found
     if kind not in SEARCHABLE:
-        raise ValidationFailed(f"'{text}' is not a {LABEL[kind]} reference: write e.g. {PREFIX[kind]}-00012",
-                               field=field)
+        raise ValidationFailed(render("resolve.bad_ref", LOCALE.get(), text=text, kind=_label(kind),
+                                      example=f"{PREFIX[kind]}-00012"), field=field)
     hits = search_records(str(text), actor=actor, uow=uow, kinds=[kind], limit=6)
     pick = choose(hits)
     if pick is not None:
         return pick.id
     if not hits:
         others = search_records(str(text), actor=actor, uow=uow, limit=3)
-        raise NotFound(f"No {LABEL[kind]} I can see matches '{text}'", field=field,
+        raise NotFound(render("resolve.not_found", LOCALE.get(), text=text, kind=_label(kind)), field=field,
                        details={"did_you_mean": [h.label for h in others]} if others else None)
-    raise ValidationFailed(f"'{text}' matches several {LABEL[kind]}s: which one?", field=field,
+    raise ValidationFailed(render("resolve.ambiguous", LOCALE.get(), text=text, kind=_label(kind)), field=field,
                            details={"code": "ambiguous", "did_you_mean": [h.label for h in hits[:5]]})
 
 

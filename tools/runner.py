@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from domain.errors import LTCError
 from domain.services import confirmations
 from prompts.messages import render
+from tools import resolve
 from tools.context import ToolContext
 from tools.errors import HINTS, ToolError, from_domain, from_validation
 from tools.registry import ToolSpec, all_tools
@@ -55,6 +56,15 @@ class ToolOutcome(BaseModel):
 def invoke(name: str, raw_args: dict[str, Any] | BaseModel | None, ctx: ToolContext, *,
            confirmed: bool = False) -> ToolOutcome:
     """Run one tool for ctx.actor. `confirmed` only from `confirm()` (after the user's yes)."""
+    token = resolve.LOCALE.set(ctx.locale)
+    try:
+        return _invoke(name, raw_args, ctx, confirmed=confirmed)
+    finally:
+        resolve.LOCALE.reset(token)
+
+
+def _invoke(name: str, raw_args: dict[str, Any] | BaseModel | None, ctx: ToolContext, *,
+            confirmed: bool) -> ToolOutcome:
     spec = all_tools().get(name)
     if spec is None:
         err = ToolError(error="unknown_tool", message=f"There is no tool named {name}",

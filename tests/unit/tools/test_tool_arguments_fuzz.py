@@ -53,3 +53,11 @@ def test_the_acting_user_cannot_be_smuggled_in_as_an_argument(tool_ctx, org, sto
     assert out.status == "error" and out.error.error == "bad_arguments"
     assert out.error.field == "actor" and "company" in out.error.allowed
     assert not [lead for lead in store.rows("leads") if lead.company == "Smuggle Co"]
+
+
+def test_names_that_match_nothing_are_reported_in_the_users_language(tool_ctx):
+    en = runner.invoke("what_next", {"opportunity": "Nonexistent Widgets"}, tool_ctx("rep"))
+    zh = runner.invoke("what_next", {"opportunity": "不存在的项目"}, tool_ctx("rep", locale="zh"))
+    assert en.error.error == zh.error.error == "not_found"
+    assert en.text.startswith("No deal I can see matches 'Nonexistent Widgets'")
+    assert zh.text.startswith("在您可见的商机中没有找到与“不存在的项目”匹配的记录")
