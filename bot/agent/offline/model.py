@@ -104,7 +104,11 @@ def _result_text(message: ToolMessage, locale: str) -> str:
     if status == "awaiting_user_confirmation":
         return render("confirm.ask", locale, summary=data.get("summary", ""))
     if status == "error":
-        lines = [data.get("message", "")]
+        message = data.get("message", "")
+        if locale == "zh" and not grammar.detect_locale(message, "en") == "zh":
+            # Domain messages are English for now; say plainly in Chinese that nothing was done.
+            message = render("offline.not_done", locale, message=message)
+        lines = [message]
         if data.get("did_you_mean"):
             lines.append(render("offline.did_you_mean", locale) + "\n" +
                          "\n".join(f"  • {c}" for c in data["did_you_mean"]))
