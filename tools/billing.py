@@ -66,7 +66,7 @@ def _confirm_void(preview: InvoiceResult, args: VoidInvoiceArgs, locale: str) ->
 def void_invoice(args: VoidInvoiceArgs, ctx: ToolContext) -> InvoiceResult:
     """Void an unpaid invoice with a reason (finance); its milestone can then be invoiced again."""
     with ctx.uow() as uow:
-        view = svc.void_invoice(canonical(args.invoice, "INV", "invoice"), {"reason": args.reason},
+        view = svc.void_invoice(canonical(args.invoice, "INV", "invoice", ctx.locale), {"reason": args.reason},
                                 actor=ctx.actor, uow=uow)
         contract = uow.contracts.get(view.contract_id).number
         customer = account_name(uow, view.account_id)

@@ -64,8 +64,8 @@ def _status_scope(uow, ctx: ToolContext, text: str) -> dict:
             return {"contract": canon}
         if canon.startswith("SO-"):
             return {"contract": get_order(canon, actor=ctx.actor, uow=uow).contract_number}
-        raise ValidationFailed(f"{canon} is not something with a payment status: name a contract, an invoice, "
-                               f"a customer or a deal", field="of", allowed=["CT-…", "INV-…", "ACC-…", "OPP-…"])
+        raise ValidationFailed(render("tool.cash.error.no_payment_status", ctx.locale, number=canon), field="of",
+                               allowed=["CT-…", "INV-…", "ACC-…", "OPP-…"])
     if _OPP.match(text):
         return {"contract": contract_of(uow, ctx, text, field="of").number}
     if _ACC.match(text):
@@ -148,10 +148,10 @@ def _person(uow, ctx: ToolContext, text: str) -> int:
     if len(good) == 1 or (len(good) > 1 and good[0][0] - good[1][0] >= 0.2):
         return good[0][1].id
     if good:
-        raise ValidationFailed(f"'{text}' matches several people: which one?", field="owner",
+        raise ValidationFailed(render("tool.cash.error.person_ambiguous", ctx.locale, text=text), field="owner",
                                details={"code": "ambiguous", "did_you_mean": [f"{u.name_en} <{u.email}>"
                                                                               for _, u in good[:5]]})
-    raise NotFound(f"Nobody called '{text}'", field="owner")
+    raise NotFound(render("tool.cash.error.person_unknown", ctx.locale, text=text), field="owner")
 
 
 @tool(audience=(REP, MANAGER, FINANCE), keywords=OVERDUE_WORDS)
@@ -210,7 +210,7 @@ def record_promise(args: RecordPromiseArgs, ctx: ToolContext) -> PromiseResult:
         data = {"amount": str(args.amount), "promised_on": args.promised_on.isoformat()}
         if args.note:
             data["note"] = args.note
-        view = svc.record_promise(canonical(args.invoice, "INV", "invoice"), data, actor=ctx.actor, uow=uow)
+        view = svc.record_promise(canonical(args.invoice, "INV", "invoice", ctx.locale), data, actor=ctx.actor, uow=uow)
         invoice = uow.invoices.by_number(view.invoice_number)
         currency, customer = invoice.currency, account_name(uow, invoice.account_id)
         uow.commit()

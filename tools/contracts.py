@@ -33,22 +33,21 @@ def contract_of(uow, ctx: ToolContext, text: str, *, field: str = "contract") ->
     canon = number(text)
     if canon is not None:
         if not canon.startswith("CT-"):
-            raise ValidationFailed(f"{canon} is not a contract: write its number (CT-2026-00001) or the deal",
-                                   field=field)
+            raise ValidationFailed(render("tool.cash.error.not_a_contract", ctx.locale, number=canon), field=field)
         return svc.get_contract(canon, actor=ctx.actor, uow=uow)
     opp_id = resolve(uow, ctx.actor, "opportunity", text, field=field)
     view = svc.contract_for_opportunity(opp_id, actor=ctx.actor, uow=uow)
     if view is None:
-        raise NotFound(f"OPP-{opp_id:05d} has no contract yet: draft it from the accepted quote (create_contract)",
-                       field=field)
+        raise NotFound(render("tool.cash.error.no_contract", ctx.locale, ref=f"OPP-{opp_id:05d}"), field=field)
     return view
 
 
-def canonical(text: str, prefix: str, field: str) -> str:
+def canonical(text: str, prefix: str, field: str, locale: str) -> str:
     """'inv-2026-4' → 'INV-2026-00004'; anything else is refused with the expected spelling."""
     canon = number(text)
     if canon is None or not canon.startswith(prefix + "-"):
-        raise ValidationFailed(f"'{text}' is not a {prefix} number: write e.g. {prefix}-2026-00001", field=field)
+        raise ValidationFailed(render("tool.cash.error.bad_number", locale, text=text, prefix=prefix,
+                                      kind=render(f"tool.cash.number_kind.{prefix}", locale)), field=field)
     return canon
 
 
@@ -126,8 +125,8 @@ def create_contract(args: CreateContractArgs, ctx: ToolContext) -> ContractResul
         opp_id = resolve(uow, ctx.actor, "opportunity", args.opportunity, field="opportunity")
         accepted = [x for x in quote_svc.list_quotes(opp_id, actor=ctx.actor, uow=uow) if x.status == q.ACCEPTED]
         if not accepted:
-            raise ValidationFailed(f"OPP-{opp_id:05d} has no quote the customer accepted: send the approved quote "
-                                   f"and record the acceptance first", field="opportunity", allowed=[q.ACCEPTED])
+            raise ValidationFailed(render("tool.cash.error.no_accepted_quote", ctx.locale, ref=f"OPP-{opp_id:05d}"),
+                                   field="opportunity", allowed=[q.ACCEPTED])
         data: dict = {"quote_id": accepted[-1].id, "payment_terms_days": args.payment_terms_days}
         if args.payment_plan is not None:
             data["milestones"] = [m.model_dump(mode="json", exclude_none=True) for m in args.payment_plan]

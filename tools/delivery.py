@@ -46,8 +46,7 @@ def _order_number(uow, ctx: ToolContext, text: str) -> str:
     contract = contract_of(uow, ctx, text)
     order = svc.order_for_contract(contract.number, actor=ctx.actor, uow=uow)
     if order is None:
-        raise NotFound(f"{contract.number} has no order yet: the FR opens it with its delivery milestones",
-                       field="contract")
+        raise NotFound(render("tool.cash.error.no_order", ctx.locale, contract=contract.number), field="contract")
     return order.number
 
 
@@ -55,7 +54,7 @@ def _order_number(uow, ctx: ToolContext, text: str) -> str:
 def update_delivery_milestone(args: UpdateDeliveryArgs, ctx: ToolContext) -> DeliveryResult:
     """Record a delivery milestone as done, or as accepted by the customer (certificate): acceptance bills and books revenue."""
     if args.status == "accepted" and not args.certificate_ref:
-        raise ValidationFailed("An acceptance needs the customer's certificate reference", field="certificate_ref")
+        raise ValidationFailed(render("tool.cash.error.certificate_required", ctx.locale), field="certificate_ref")
     with ctx.uow() as uow:
         order_no = _order_number(uow, ctx, args.contract)
         if args.status == "done":

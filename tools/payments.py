@@ -81,7 +81,7 @@ def record_payment(args: RecordPaymentArgs, ctx: ToolContext) -> PaymentResult:
         if args.account:
             data["account_id"] = resolve(uow, ctx.actor, "account", args.account, field="account")
         if contract is None and not args.account:
-            raise ValidationFailed("Say who paid: the contract (or deal) or the customer", field="contract")
+            raise ValidationFailed(render("tool.cash.error.payer_missing", ctx.locale), field="contract")
         if args.method:
             data["method"] = args.method
         user = uow.users.get(ctx.actor.user_id)
@@ -119,7 +119,7 @@ def _confirm_confirm(preview: PaymentResult, _args: PaymentRef, locale: str) -> 
 def confirm_payment(args: PaymentRef, ctx: ToolContext) -> PaymentResult:
     """Confirm a payment a seller reported, once the bank shows it, and apply it to open invoices (finance)."""
     with ctx.uow() as uow:
-        view = svc.confirm_payment(canonical(args.payment, "PAY", "payment"), actor=ctx.actor, uow=uow)
+        view = svc.confirm_payment(canonical(args.payment, "PAY", "payment", ctx.locale), actor=ctx.actor, uow=uow)
         customer = account_name(uow, view.account_id)
         uow.commit()
     result = PaymentResult(payment=view, customer=customer, text="")

@@ -38,7 +38,7 @@ class SearchPlaybooksResult(BaseModel):
 def search_playbooks(args: SearchPlaybooksArgs, ctx: ToolContext) -> SearchPlaybooksResult:
     """Search the iron-triangle playbooks (how-to, checklists, policies); cite the passages you use."""
     if ctx.playbooks is None:
-        raise ValidationFailed("The playbook index is not built yet: an admin runs `ltc index`")
+        raise ValidationFailed(render("playbooks.not_indexed", ctx.locale))
     found = ctx.playbooks.search(args.query, stage=args.stage.value if args.stage else None, role=args.role,
                                  k=args.k)
     passages = [PassageOut(citation=p.citation, doc=p.doc, lang=p.lang, text=p.text, score=p.score) for p in found]

@@ -72,6 +72,14 @@ def test_create_contract_without_an_accepted_quote_is_refused(negotiating, tool_
     assert store.count("contracts") == 0
 
 
+def test_create_contract_without_an_accepted_quote_is_refused_in_chinese(negotiating, tool_ctx, store):
+    deal = negotiating()
+    out = _invoke("create_contract", {"opportunity": f"OPP-{deal.opp:05d}"}, tool_ctx("rep", locale="zh"))
+    assert out.status == "error" and out.error.field == "opportunity"
+    assert out.error.message == f"OPP-{deal.opp:05d} 还没有客户已接受的报价：请先发送已审批的报价，并登记客户接受"
+    assert store.count("contracts") == 0
+
+
 def test_create_contract_with_an_unknown_trigger_names_the_allowed_ones(accepted, tool_ctx, store):
     deal = accepted()
     out = _invoke("create_contract", {"opportunity": f"OPP-{deal.opp:05d}", "payment_plan": [
@@ -176,6 +184,15 @@ def test_an_acceptance_needs_its_certificate(executing, tool_ctx, store):
     out = _invoke("update_delivery_milestone", {"contract": order.number, "milestone": 1, "status": "accepted"},
                   tool_ctx("fr"))
     assert out.status == "error" and out.error.field == "certificate_ref"
+    assert store.get("orders", order.id).milestones[0].status == "planned"
+
+
+def test_an_acceptance_without_its_certificate_is_refused_in_chinese(executing, tool_ctx, store):
+    deal, order = executing
+    out = _invoke("update_delivery_milestone", {"contract": order.number, "milestone": 1, "status": "accepted"},
+                  tool_ctx("fr", locale="zh"))
+    assert out.status == "error" and out.error.field == "certificate_ref"
+    assert out.error.message == "登记客户验收，需要提供客户签署的验收单编号"
     assert store.get("orders", order.id).milestones[0].status == "planned"
 
 
@@ -313,6 +330,16 @@ def test_finance_confirms_a_reported_payment(delivered, run, org, tool_ctx, stor
     payment = store.get("payments", proposed.id)
     assert (payment.status, [a.invoice_id for a in payment.allocations]) == ("confirmed", [advance.id])
     assert store.get("invoices", advance.id).status == "paid"
+
+
+def test_confirming_something_that_is_not_a_payment_number_is_refused_in_chinese(delivered, tool_ctx, store):
+    invoice = _invoices(store, delivered.contract)[0]
+    out = _invoke("confirm_payment", {"payment": invoice.number}, tool_ctx("finance", locale="zh"))
+    assert out.status == "error" and out.error.field == "payment"
+    assert out.error.message == f"“{invoice.number}”不是有效的回款编号，请写成例如 PAY-2026-00001"
+    en = _invoke("confirm_payment", {"payment": invoice.number}, tool_ctx("finance"))
+    assert en.error.message == f"'{invoice.number}' is not a PAY number: write e.g. PAY-2026-00001"
+    assert store.count("payments") == 0 and store.count("pending_actions") == 0
 
 
 def test_a_payment_by_the_customers_name_goes_oldest_first(delivered, tool_ctx, store):
