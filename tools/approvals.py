@@ -198,7 +198,7 @@ def _effect(result: DecisionResult, locale: str, tense: str = "effect") -> str:
     return render(f"tool.approval.{tense}_next", locale, who=role_label(step.role, locale) if step else "-")
 
 
-@tool(audience=(APPROVER,), keywords=APPROVAL_WORDS + ("reject", "decide", "驳回", "同意", "拒绝"), writes=True,
+@tool(audience=(APPROVER,), keywords=APPROVAL_WORDS + ("reject", "decide", "驳回", "同意", "拒绝", "批"), writes=True,
       confirm=_confirm_decision)
 def decide_approval(args: DecideApprovalArgs, ctx: ToolContext) -> DecisionResult:
     """Approve or reject the approval step waiting for me (a gate or a discount), with a comment."""

@@ -3,8 +3,9 @@
 An LLM reads every bound tool's schema on every call, so binding all of them costs tokens and
 attention. A tool is eligible when its audience meets the user's; among those, tools whose
 keywords occur in the message (or that the thread used in recent turns, so "yes, 15% then" still
-reaches generate_quote) are bound, plus a small always-on core. The offline model binds every
-eligible tool: its prompt costs nothing and its grammar picks exactly one.
+reaches generate_quote) are bound, plus a small always-on core; only a message that names nothing
+we know gets the likeliest general asks. The offline model binds every eligible tool: its prompt
+costs nothing and its grammar picks exactly one.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ _REF_TOOLS = {  # a reference in the message is a strong hint too
     "LEAD": ("qualify_lead", "convert_lead", "update_lead", "disqualify_lead"),
     "PAY": ("confirm_payment", "payment_status"),
 }
+# A how/why question wants the playbooks even when it also names a record type ("怎么催收逾期回款？").
+_QUESTION = ("how ", "how do", "why", "what should", "怎么", "如何", "为什么", "怎样")
 _REF = re.compile(r"\b(OPP|APR|Q|CT|INV|LEAD|PAY)\s*-?\s*\d", re.IGNORECASE)
 
 
@@ -42,10 +45,17 @@ def select(specs: Iterable[ToolSpec], audiences: frozenset[str], message: str, *
     pool = {s.name: s for s in eligible(specs, audiences)}
     chosen: list[str] = [n for n in CORE if n in pool]
     hinted = [n for m in _REF.finditer(message) for n in _REF_TOOLS.get(m.group(1).upper(), ())]
-    ranked = sorted(pool.values(), key=lambda s: (-score(s, message), s.name))
-    for name in [*recent, *(s.name for s in ranked if score(s, message) > 0), *hinted, *FALLBACK]:
+    if any(q in message.lower() for q in _QUESTION):
+        hinted.insert(0, "search_playbooks")
+    scores = {name: score(spec, message) for name, spec in pool.items()}
+    top = max(scores.values(), default=0)
+    # A tool matching several words of the message beats those matching one ("new lead" is
+    # create_lead, not every lead tool); with only single-word matches, all of them stay.
+    floor = top if top >= 2 else 1
+    ranked = [n for n in sorted(pool, key=lambda n: (-scores[n], n)) if scores[n] >= floor]
+    for name in [*recent, *ranked, *hinted]:
         if name in pool and name not in chosen:
             chosen.append(name)
-        if len(chosen) >= limit:
-            break
+    if len(chosen) <= len(CORE):  # the message named nothing we know: offer the likeliest asks
+        chosen += [n for n in FALLBACK if n in pool and n not in chosen]
     return [pool[n] for n in chosen[:limit]]
