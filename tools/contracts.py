@@ -21,7 +21,7 @@ from prompts.messages import render
 from tools.context import ToolContext
 from tools.format import day, money, table
 from tools.registry import REP, ToolResult, tool
-from tools.resolve import number, resolve
+from tools.resolve import LOCALE, number, resolve
 
 CONTRACT_WORDS = ("contract", "sign", "signature", "payment plan", "合同", "签约", "签署", "付款计划")
 
@@ -103,8 +103,7 @@ class CreateContractArgs(BaseModel):
         if isinstance(v, str):
             shares = [p.strip().rstrip("%") for p in v.split("/")]
             if len(shares) != len(DEFAULT_PAYMENT_PLAN) or not all(shares):
-                raise ValueError(f"write the plan as {len(DEFAULT_PAYMENT_PLAN)} shares, e.g. 30/60/10 "
-                                 "(advance / delivery acceptance / final acceptance), or as a list of milestones")
+                raise ValueError(render("tool.cash.error.plan_shorthand", LOCALE.get(), n=len(DEFAULT_PAYMENT_PLAN)))
             return [{**m, "pct": share} for m, share in zip(DEFAULT_PAYMENT_PLAN, shares)]
         return v
 

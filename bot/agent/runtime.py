@@ -25,7 +25,7 @@ from bot.agent.toolkit import toolkit
 from domain.actor import Actor
 from domain.errors import PermissionDenied
 from prompts.messages import render
-from tools import runner
+from tools import resolve, runner
 from tools.context import ToolContext
 from tools.errors import HINTS, Problem, ToolError
 from tools.registry import ToolSpec, all_tools, audiences_for
@@ -103,6 +103,7 @@ class Agent:
         graph = create_agent(model, tools=toolkit(specs, ctx, outcomes), system_prompt=prompt,
                              checkpointer=self.checkpointer)
         turn_id = uuid.uuid4().hex
+        resolve.LOCALE.set(locale)  # argument errors raised before a tool runs speak the user's language too
         result = TurnResult(text="", outcomes=outcomes, bound_tools=[s.name for s in specs])
         try:
             state = graph.invoke({"messages": [HumanMessage(text, id=turn_id)]}, config=config)
