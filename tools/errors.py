@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from domain.errors import LTCError
+from prompts.messages import render
 
 HINTS = {
     "not_found": "Check the reference or search first (search_records); never invent ids.",
@@ -53,12 +54,24 @@ class ToolError(BaseModel):
         return "\n".join(parts)
 
 
-def from_domain(e: LTCError) -> ToolError:
+def from_domain(e: LTCError, locale: str = "en") -> ToolError:
     details = dict(e.details or {})
     did_you_mean = details.pop("did_you_mean", None)
     code = details.pop("code", None) or e.code
-    return ToolError(error=code, message=e.message, field=e.field, allowed=e.allowed,
+    return ToolError(error=code, message=localized(e, locale), field=e.field, allowed=e.allowed,
                      did_you_mean=did_you_mean, hint=HINTS.get(code, ""))
+
+
+def localized(e: LTCError, locale: str) -> str:
+    """The domain writes English; an error that names its message (details `message_key` + `params`)
+    is rendered from prompts/domain.<lang>.yaml for other languages."""
+    key = (e.details or {}).get("message_key")
+    if not key or locale == "en":
+        return e.message
+    try:
+        return render(f"domain.{key}", locale, **(e.details or {}).get("params", {}))
+    except (KeyError, IndexError):  # a template not written yet: English beats nothing
+        return e.message
 
 
 def from_validation(e: ValidationError, model: type[BaseModel]) -> ToolError:

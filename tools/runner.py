@@ -88,7 +88,7 @@ def _invoke(name: str, raw_args: dict[str, Any] | BaseModel | None, ctx: ToolCon
                                    text=render("confirm.ask", ctx.locale, summary=proposal.summary))
         result = spec.fn(args, ctx)
     except LTCError as e:
-        err = from_domain(e)
+        err = from_domain(e, ctx.locale)
         return ToolOutcome(status="error", tool=name, text=err.text, error=err)
     except Exception:  # never a stack trace to the user or the model
         log.exception("tool %s failed for user %s", name, ctx.actor.user_id)
@@ -120,7 +120,7 @@ def confirm(token: str, ctx: ToolContext) -> ToolOutcome:
             action = confirmations.confirm_action(token, actor=ctx.actor, uow=uow)
             uow.commit()
     except LTCError as e:
-        err = from_domain(e)
+        err = from_domain(e, ctx.locale)
         return ToolOutcome(status="error", tool="confirm", text=err.text, error=err)
     return invoke(action.tool, action.args, ctx, confirmed=True)
 
@@ -131,7 +131,7 @@ def cancel(token: str, ctx: ToolContext) -> ToolOutcome:
             action = confirmations.cancel_action(token, actor=ctx.actor, uow=uow)
             uow.commit()
     except LTCError as e:
-        err = from_domain(e)
+        err = from_domain(e, ctx.locale)
         return ToolOutcome(status="error", tool="cancel", text=err.text, error=err)
     return ToolOutcome(status="cancelled", tool=action.tool, text=render("confirm.cancelled", ctx.locale,
                                                                         summary=action.summary))
