@@ -39,6 +39,7 @@ class ConsoleChat:
         self.agent = agent or Agent(app)
         self.actor = actor
         self.person = self.agent.person(actor)
+        self.forced_locale = locale  # --lang; otherwise each turn answers in the language it was asked in
         self.locale = locale or self.person.locale
         self.thread = thread or f"console:{actor.user_id}:{uuid.uuid4().hex[:8]}"
         self.notifier = QueueNotifier()
@@ -68,19 +69,24 @@ class ConsoleChat:
             self.turn(line)
 
     def turn(self, line: str):
-        result = self.agent.reply(actor=self.actor, text=line, thread_id=self.thread, locale=self.locale)
-        self.out.print(result.text)
+        result = self.agent.reply(actor=self.actor, text=line, thread_id=self.thread, locale=self.forced_locale)
+        text = result.text
+        for proposal in result.proposals:  # the panel below shows it, with the question
+            text = text.replace(render("confirm.ask", result.locale, summary=proposal.summary), "").strip()
+        if text:
+            self.out.print(text, soft_wrap=True)  # tables stay tables: the terminal wraps, not us
         for proposal in result.proposals:
-            self.ask(proposal)
+            self.ask(proposal, result.locale)
         return result
 
-    def ask(self, proposal: runner.Proposal) -> runner.ToolOutcome:
-        self.out.print(Panel(proposal.summary, title=render("console.proposal_title", self.locale), expand=False))
+    def ask(self, proposal: runner.Proposal, locale: str | None = None) -> runner.ToolOutcome:
+        locale = locale or self.locale
+        self.out.print(Panel(proposal.summary, title=render("console.proposal_title", locale), expand=False))
         try:
-            answer = self.read(render("console.confirm_prompt", self.locale)).strip().lower()
+            answer = self.read(render("console.confirm_prompt", locale)).strip().lower()
         except (EOFError, KeyboardInterrupt):
             answer = ""
-        ctx = self.agent.tool_context(Actor(self.actor.user_id, Channel.CLI, via_agent=True), self.locale)
+        ctx = self.agent.tool_context(Actor(self.actor.user_id, Channel.CLI, via_agent=True), locale)
         if answer in ("y", "yes", "是", "确认", "好"):
             outcome = runner.confirm(proposal.token, ctx)
         else:

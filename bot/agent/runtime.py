@@ -20,6 +20,7 @@ from langgraph.errors import GraphRecursionError
 from bot.agent import prompting, selection
 from bot.agent.checkpointer import SqlCheckpointSaver
 from bot.agent.llm import chat_model, model_label
+from bot.agent.offline.grammar import detect_locale
 from bot.agent.offline.model import OfflineCommandModel
 from bot.agent.toolkit import toolkit
 from domain.actor import Actor
@@ -45,6 +46,7 @@ class TurnResult:
     model_calls: int = 0
     latency_ms: float = 0.0
     error: str | None = None
+    locale: str = "en"  # the language this turn answered in
 
     @property
     def proposals(self) -> list[runner.Proposal]:
@@ -87,7 +89,8 @@ class Agent:
     def reply(self, *, actor: Actor, text: str, thread_id: str, locale: str | None = None) -> TurnResult:
         started = time.perf_counter()
         person = self.person(actor)
-        locale = locale or person.locale
+        # Answer in the language of the message (a zh user may type English), else in the user's own.
+        locale = locale or detect_locale(text, person.locale)
         actor = replace(actor, via_agent=True)
         ctx = self.tool_context(actor, locale)
         config = {"configurable": {"thread_id": thread_id}, "recursion_limit": self.settings.agent_max_steps}
@@ -104,7 +107,7 @@ class Agent:
                              checkpointer=self.checkpointer)
         turn_id = uuid.uuid4().hex
         resolve.LOCALE.set(locale)  # argument errors raised before a tool runs speak the user's language too
-        result = TurnResult(text="", outcomes=outcomes, bound_tools=[s.name for s in specs])
+        result = TurnResult(text="", outcomes=outcomes, bound_tools=[s.name for s in specs], locale=locale)
         try:
             state = graph.invoke({"messages": [HumanMessage(text, id=turn_id)]}, config=config)
             for _ in range(MALFORMED_RETRIES):
