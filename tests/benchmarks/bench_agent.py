@@ -49,14 +49,14 @@ def main() -> int:
         app = AppContext.from_settings(Settings(database_url=f"sqlite:///{tmp}/bench.db", chroma_path=f"{tmp}/chroma"))
         app.migrate()
         seed_demo(app.uow)
-        with app.uow() as uow:
-            users = [u for u in uow.users.all() if u.active]
         by_role = {"rep": "sales_rep", "manager": "sales_manager", "finance": "finance"}
-        people = {k: next(u.email for u in sorted(users, key=lambda u: u.id) if any(r.value == v for r in u.roles))
-                  for k, v in by_role.items()}
+        with app.uow() as uow:
+            users = sorted((u for u in uow.users.all() if u.active), key=lambda u: u.id)
+            people = {k: next(u.email for u in users if any(r.value == v for r in u.roles))
+                      for k, v in by_role.items()}
         agent = Agent(app)
         agent.reply(actor=app.actor_for_email(people["rep"], Channel.CLI), text="help", thread_id="warm-up")
-        print(f"{'command':<72} {'tool':<18} {'p50 ms':>8} {'p95 ms':>8} {'tokens':>7}")
+        print(f"{'command':<72} {'tool':<18} {'p50 ms':>8} {'p95 ms':>8} {'tokens*':>7}")
         everything: list[float] = []
         for who, command in COMMANDS:
             actor = app.actor_for_email(people[who], Channel.CLI)
@@ -70,6 +70,8 @@ def main() -> int:
             print(f"{command.format(i=0)[:72]:<72} {tool:<18} {pct(times, .5):8.1f} {pct(times, .95):8.1f} {tokens:7d}")
         print(f"{'all turns':<72} {'':<18} {pct(everything, .5):8.1f} {pct(everything, .95):8.1f}")
         print(f"mean {statistics.mean(everything):.1f} ms over {len(everything)} turns")
+        print("* estimated input tokens summed over the turn's model calls; the offline model binds every tool of the "
+              "role (an LLM gets the selected subset: see python -m tests.eval.agent.run)")
         app.close()
     return 0
 
