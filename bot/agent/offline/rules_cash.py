@@ -1,5 +1,5 @@
-"""Rules for the money side: approvals, payments, invoices, delivery milestones, contracts and overdue
-collections (English / 中文)."""
+"""Rules for the money side: approvals, payments, invoices, orders and delivery milestones, contracts and
+overdue collections (English / 中文)."""
 from __future__ import annotations
 
 import re
@@ -287,6 +287,62 @@ def update_delivery_milestone(u: Utterance, today: date) -> Command | None:
     return Command("update_delivery_milestone", args)
 
 
+# -- orders ----------------------------------------------------------------------------------------
+
+_ORDER_OF = rf"(?P<ct>{CT}|{OPP}|[^,:;]+?)"
+_NEW_ORDER = (
+    rf"(?:open|create|start|raise|place|set\s+up|new)\s+(?:an?\s+|the\s+)?(?:sales\s+|delivery\s+)?order\s+"
+    rf"(?:for|on|of|from)\s+{_ORDER_OF}\s*(?::|,|\s+with(?:\s+milestones?)?\s*:?)\s*(?P<ms>.+)",
+    rf"(?:sales\s+|delivery\s+)?order\s+for\s+{_ORDER_OF}\s*:\s*(?P<ms>.+)",
+    rf"(?:为|给)\s*(?P<ct>{CT}|{OPP}|[^,:;\s]+?)\s*(?:创建|新建|开立|建立|下|开|生成)\s*(?:一个|一张|个|张)?\s*(?:销售|交付)?订单"
+    r"\s*(?:[,:]|\s)?\s*(?:里程碑\s*:?)?\s*(?P<ms>.+)",
+    rf"(?P<ct>{CT}|{OPP})\s*(?:创建|新建|开立|建立|下|开|生成)\s*(?:一个|一张|个|张)?\s*(?:销售|交付)?订单"
+    r"\s*(?:[,:]|\s)?\s*(?:里程碑\s*:?)?\s*(?P<ms>.+)",
+    rf"(?:创建|新建|开立|生成)\s*(?:销售|交付)?订单\s*(?:for|给|为)?\s*(?P<ct>{CT}|{OPP})\s*[:,]?\s*(?P<ms>.+)",
+)
+_ORDER_LINK = rx(r"(?:\s+(?:on|by|due|at|planned(?:\s+for)?)|\s*(?:于|在|计划于?))$")
+
+
+def _order_milestones(part: Utterance, today: date) -> str | None:
+    """'hardware on site 2026-12-10; final acceptance end of February' → the tool's shorthand with ISO dates
+    ('hardware on site 2026-12-10; final acceptance 2027-02-28'); every piece needs a name and one date."""
+    pieces = _pieces(part, ";")
+    if len(pieces) == 1:
+        pieces = _pieces(part, ",")
+    out = []
+    for piece in pieces:
+        found = find_date(piece.text, today)
+        if found is None or find_date(piece.mask(found[1]).text, today) is not None:
+            return None
+        iso, (a, b) = found
+        name = " ".join(x for x in (piece[:a].value(), piece[b:].value()) if x)
+        name = _ORDER_LINK.sub("", name).strip(" :：,，")
+        if not name:
+            return None
+        out.append(f"{name} {iso}")
+    return "; ".join(out) if out else None
+
+
+def _pieces(part: Utterance, sep: str) -> list[Utterance]:
+    out, start = [], 0
+    for i, ch in enumerate(part.text):
+        if ch == sep:
+            out.append(part[start:i])
+            start = i + 1
+    out.append(part[start:])
+    return [p for p in out if p.strip().text]
+
+
+def create_order(u: Utterance, today: date) -> Command | None:
+    for m in matches(_NEW_ORDER, u):
+        ct = u.part(m, "ct")
+        contract = ref_value("CT", ct.text) or opportunity(ct)
+        milestones = _order_milestones(u.part(m, "ms"), today)
+        if contract and milestones:
+            return Command("create_order", {"contract": contract, "milestones": milestones})
+    return None
+
+
 # -- contracts -------------------------------------------------------------------------------------
 
 _SUBMIT_CONTRACT = (
@@ -335,5 +391,5 @@ def create_contract(u: Utterance, today: date) -> Command | None:
     return None
 
 
-RULES = (decide_approval, list_my_approvals, confirm_payment, void_invoice, record_promise, issue_invoice,
+RULES = (decide_approval, list_my_approvals, confirm_payment, void_invoice, record_promise, issue_invoice, create_order,
          update_delivery_milestone, submit_contract, record_payment, list_overdue, payment_status, create_contract)

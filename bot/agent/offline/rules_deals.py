@@ -1,5 +1,6 @@
-"""Rules for deals (商机): what next, gate requests, lost / abandoned, edits, the iron triangle, stages,
-new deals and deal lists. A deal is OPP-12 (any spelling) or, where the sentence delimits it, a name."""
+"""Rules for deals (商机): what next, gate requests, lost / abandoned, the SR's solution and the FR's delivery
+plan and deliverability sign-off, edits, the iron triangle, stages, new deals and deal lists. A deal is
+OPP-12 (any spelling) or, where the sentence delimits it, a name."""
 from __future__ import annotations
 
 import re
@@ -90,6 +91,63 @@ def close_opportunity(u: Utterance, today: date) -> Command | None:
         reason = trailing_text(u.part(m, "rest"))
         if opp and outcome and reason:
             return Command("close_opportunity", {"opportunity": opp, "outcome": outcome, "reason": reason})
+    return None
+
+
+# -- the SR's solution, the FR's delivery plan and sign-off ----------------------------------------
+
+_NOTE_TEXT = r"\s*:\s*(?P<text>.+)"  # the note follows a colon: what comes before it is the deal
+_PLAN = r"delivery\s+plan"
+_ZH_PLAN = r"交付(?:计划|方案|安排)"
+_DELIVERY_PLAN = (
+    rf"(?:(?:record|set|log|add|update)\s+(?:the\s+)?)?{_PLAN}\s+(?:for|on|of)\s+{NAME}{_NOTE_TEXT}",
+    rf"{REF}\s*(?:'s)?\s*{_PLAN}{_NOTE_TEXT}",
+    rf"(?:为|给)\s*{NAME}\s*(?:记录|登记|录入)\s*{_ZH_PLAN}{_NOTE_TEXT}",
+    rf"(?:记录|登记|录入|更新)?\s*{NAME}\s*(?:的)?\s*{_ZH_PLAN}{_NOTE_TEXT}",
+)
+_SOLUTION = r"solution(?:\s+(?:summary|overview|outline))?"
+_ZH_SOLUTION = r"(?<!交付)(?:解决)?方案(?:概要|摘要|要点|简介|说明)?"
+_SOLUTION_NOTE = (
+    rf"(?:(?:record|set|log|add|update)\s+(?:the\s+)?)?{_SOLUTION}\s+(?:for|on|of)\s+{NAME}{_NOTE_TEXT}",
+    rf"{REF}\s*(?:'s)?\s*{_SOLUTION}{_NOTE_TEXT}",
+    rf"(?:为|给)\s*{NAME}\s*(?:记录|登记|录入)\s*{_ZH_SOLUTION}{_NOTE_TEXT}",
+    rf"(?:记录|登记|录入|更新)?\s*{NAME}\s*(?:的)?\s*{_ZH_SOLUTION}{_NOTE_TEXT}",
+)
+
+
+def _note(u: Utterance, patterns: tuple[str, ...], tool: str, field: str) -> Command | None:
+    for m in matches(patterns, u):
+        opp, text = _opp(u, m), u.part(m, "text").value()
+        if opp and text:
+            return Command(tool, {"opportunity": opp, field: text})
+    return None
+
+
+def record_delivery_plan(u: Utterance, today: date) -> Command | None:
+    return _note(u, _DELIVERY_PLAN, "record_delivery_plan", "plan")
+
+
+def record_solution(u: Utterance, today: date) -> Command | None:
+    return _note(u, _SOLUTION_NOTE, "record_solution", "summary")
+
+
+_SIGNED = r"(?:signed[- ]?off|confirmed|approved|ok(?:ay)?|green)"
+_SIGN_OFF = (
+    rf"{NAME}\s*(?:'s)?\s+deliverability\s+(?:is\s+|was\s+|has\s+been\s+)?{_SIGNED}",
+    rf"(?:sign\s*[- ]?off|confirm|approve)\s+(?:the\s+)?deliverability\s+(?:of|for|on)\s+{NAME}",
+    rf"(?:sign\s*[- ]?off|confirm)\s+{NAME}\s+(?:as\s+)?deliverable",
+    rf"{REF}\s+(?:is\s+)?deliverable(?:\s+as\s+(?:promised|planned))?",
+    rf"(?:确认|签字确认|签署确认|签批)\s*{NAME}\s*(?:的)?\s*可交付性",
+    rf"{NAME}\s*(?:的)?\s*可交付性\s*(?:已经?|已)?\s*(?:确认|签字确认|签署确认|签批|通过|没问题)(?:了)?",
+    rf"{REF}\s*(?:可以交付|能够交付|可交付)\s*(?:,\s*)?(?:FR\s*)?(?:已经?|已)?\s*确认(?:了)?",
+)
+
+
+def sign_off_deliverability(u: Utterance, today: date) -> Command | None:
+    for m in matches(_SIGN_OFF, u):
+        opp = _opp(u, m)
+        if opp:
+            return Command("sign_off_deliverability", {"opportunity": opp})
     return None
 
 
@@ -307,5 +365,5 @@ def list_deals(u: Utterance, today: date) -> Command | None:
     return None
 
 
-RULES = (what_next, request_decision, close_opportunity, update_opportunity, assign_iron_triangle, advance_stage,
-         create_opportunity)
+RULES = (what_next, request_decision, close_opportunity, record_delivery_plan, record_solution, sign_off_deliverability,
+         update_opportunity, assign_iron_triangle, advance_stage, create_opportunity)

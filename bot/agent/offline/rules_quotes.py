@@ -1,5 +1,6 @@
 """Rules for quotes (报价) and the discount policy (折扣政策): quote lines such as "3 x Router-X, 10% off" /
-"3台Router-X，九折", quote submission, and questions on who approves a discount."""
+"3台Router-X，九折", quote submission, sending the quote to the customer and the customer's acceptance, and
+questions on who approves a discount."""
 from __future__ import annotations
 
 import re
@@ -11,10 +12,48 @@ from bot.agent.offline.rules_common import matches, one_clause, rx
 from bot.agent.offline.text import OPP, QUOTE, Command, Utterance, opportunity, ref_spans, ref_value
 
 _SUBMIT_QUOTE = (
-    rf"(?:submit|send)\s+(?:the\s+)?(?:quote\s+)?(?P<q>{QUOTE})(?:\s+(?:for|to)\s+(?:approval|review|the\s+customer))?",
+    rf"(?:submit|send)\s+(?:the\s+)?(?:quote\s+)?(?P<q>{QUOTE})(?:\s+(?:for|to)\s+(?:approval|review))?",
     rf"(?:提交|送审|提交审批)\s*(?:报价单?)?\s*(?P<q>{QUOTE})\s*(?:审批|送审)?",
     rf"(?:报价单?\s*)?(?P<q>{QUOTE})\s*(?:提交|送审|提交审批)(?:审批)?",
 )
+
+
+# "send Q-7 to the customer" is the approved quote going out (send_quote), not a submission for approval.
+_CUSTOMER = r"(?:the\s+)?(?:customer|client|buyer)"
+_SEND_QUOTE = (
+    rf"(?:send|issue|email|e-mail|deliver|give)\s+(?:the\s+)?(?:quote\s+)?(?P<q>{QUOTE})\s+to\s+{_CUSTOMER}",
+    rf"(?:send|email|e-mail|give)\s+{_CUSTOMER}\s+(?:the\s+)?(?:quote\s+)?(?P<q>{QUOTE})",
+    rf"(?:quote\s+)?(?P<q>{QUOTE})\s+(?:was\s+|is\s+|has\s+been\s+)?(?:sent|emailed|delivered|issued)"
+    rf"\s+to\s+{_CUSTOMER}",
+    rf"(?:把|将)?\s*(?:报价单?)?\s*(?P<q>{QUOTE})\s*(?:已经?|已)?\s*(?:发给|发送给|发至|寄给|交给|递交给|提交给)\s*(?:了)?\s*客户(?:了)?",
+    rf"(?:发送|发出|发|寄)\s*(?:报价单?)?\s*(?P<q>{QUOTE})\s*(?:给|至)\s*客户",
+    rf"(?:给|向)\s*客户\s*(?:发送|发出|发|寄)(?:了)?\s*(?:报价单?)?\s*(?P<q>{QUOTE})",
+)
+
+
+def send_quote(u: Utterance, today: date) -> Command | None:
+    for m in matches(_SEND_QUOTE, u):
+        return Command("send_quote", {"quote": ref_value("Q", m.group("q"))})
+    return None
+
+
+_ACCEPT_QUOTE = (
+    rf"{_CUSTOMER}\s+(?:has\s+|have\s+)?(?:accepted|accepts|signed\s+off(?:\s+on)?|agreed\s+to|said\s+yes\s+to|took)"
+    rf"\s+(?:the\s+)?(?:quote\s+)?(?P<q>{QUOTE})",
+    rf"(?:quote\s+)?(?P<q>{QUOTE})\s+(?:was\s+|is\s+|has\s+been\s+)?accepted(?:\s+by\s+{_CUSTOMER})?",
+    rf"(?:record|log|mark)\s+(?:the\s+)?(?:customer(?:'s)?\s+|client(?:'s)?\s+)?acceptance\s+(?:of|on|for)\s+"
+    rf"(?:the\s+)?(?:quote\s+)?(?P<q>{QUOTE})",
+    rf"mark\s+(?:the\s+)?(?:quote\s+)?(?P<q>{QUOTE})\s+(?:as\s+)?accepted",
+    rf"客户\s*(?:已经?|已)?\s*(?:接受|认可|同意|确认接受)(?:了)?\s*(?:报价单?)?\s*(?P<q>{QUOTE})",
+    rf"(?:报价单?)?\s*(?P<q>{QUOTE})\s*(?:客户)?\s*(?:已经?|已)?\s*(?:接受|认可|确认接受)(?:了)?",
+    rf"(?:登记|记录)\s*(?:客户)?\s*(?:接受|确认接受)\s*(?:了)?\s*(?:报价单?)?\s*(?P<q>{QUOTE})",
+)
+
+
+def record_quote_acceptance(u: Utterance, today: date) -> Command | None:
+    for m in matches(_ACCEPT_QUOTE, u):
+        return Command("record_quote_acceptance", {"quote": ref_value("Q", m.group("q"))})
+    return None
 
 
 def submit_quote(u: Utterance, today: date) -> Command | None:
@@ -160,4 +199,4 @@ def generate_quote(u: Utterance, today: date) -> Command | None:
     return None
 
 
-RULES = (submit_quote, explain_discount_policy, generate_quote)
+RULES = (send_quote, record_quote_acceptance, submit_quote, explain_discount_policy, generate_quote)
