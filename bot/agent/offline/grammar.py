@@ -100,7 +100,7 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("contracts", r"contracts?|CT|signature", "合同|签约"),
     ("quotes", r"quot\w*|discount\w*|Q", "报价|折扣|几折"),
     ("decisions", r"ATI|ATB|ATC|decision|review|gate", "决策|评审|立项"),
-    ("team", r"team|AR|SR|FR|iron\s+triangle", "铁三角|客户经理|方案经理|交付经理"),
+    ("team", r"team|AR|SR|FR|iron\s+triangle|solution|delivery\s+plan|deliverability", "铁三角|客户经理|方案经理|交付经理|方案|交付计划|可交付性"),
     ("stages", r"stage|move|advance|lost|abandon\w*|won", "阶段|推进|丢单|放弃|赢单"),
     ("deals", r"deals?|opportunit\w*|OPP|pipeline|next\s+steps?", "商机|机会点|下一步"),
     ("leads", r"leads?|LEAD|qualif\w*|convert\w*", "线索|合格"),
