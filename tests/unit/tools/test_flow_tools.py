@@ -20,17 +20,7 @@ from tools.registry import all_tools
 D = Decimal
 
 
-def call(ctx, tool: str, **args):
-    return runner.invoke(tool, args, ctx)
-
-
-def ok(outcome):
-    assert outcome.status == "ok", outcome.text
-    return outcome
-
-
-def opp_ref(opp_id: int) -> str:
-    return f"OPP-{opp_id:05d}"
+from tests.unit.tools.helpers import call, ok, opp_ref  # noqa: E402
 
 
 def quote_ref(quote_id: int) -> str:

@@ -11,17 +11,7 @@ from tests.unit.conftest import run_in
 from tools import runner
 
 
-def call(ctx, tool: str, **args):
-    return runner.invoke(tool, args, ctx)
-
-
-def ok(outcome):
-    assert outcome.status == "ok", outcome.text
-    return outcome
-
-
-def opp_ref(opp_id: int) -> str:
-    return f"OPP-{opp_id:05d}"
+from tests.unit.tools.helpers import call, ok, opp_ref  # noqa: E402
 
 
 @pytest.fixture
