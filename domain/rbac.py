@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from domain.errors import PermissionDenied
+from domain.model.message_keys import keyed
 from domain.model.vocab import Role, Stage
 
 R = Role
@@ -121,6 +122,8 @@ def require(roles: frozenset[Role], use_case: UseCase) -> None:
             f"{use_case.value} needs one of the roles {', '.join(sorted(r.value for r in allowed))}; "
             f"you have {have}",
             allowed=sorted(r.value for r in allowed),
+            details=keyed("rbac.needs_role", use_case=use_case.value,
+                          roles=", ".join(sorted(r.value for r in allowed)), have_roles=have),
         )
 
 

@@ -4,12 +4,14 @@ Also the wording shared by every tool that names approvals: kinds, approver role
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from domain.errors import PermissionDenied, ValidationFailed
+from domain.errors import LTCError, PermissionDenied, ValidationFailed
 from domain.services import approvals as svc
 from domain.services import opportunities as opp_svc
 from domain.services import users as user_svc
@@ -74,6 +76,83 @@ def pct(value: Decimal | str | None) -> str:
     return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
 
 
+# --- domain messages in the reader's language ------------------------------------------------------
+
+LIST_SEP = {"zh": "、"}  # joins spoken codes ("投标、输单、放弃"); English keeps the domain's ", "
+MISSING_SEP = {"zh": "；"}
+LABELS = (("stage", "tool.deal.stage"), ("stages", "tool.deal.stage"), ("gate", "tool.approval.kind"),
+          ("role", "tool.approval.role"), ("roles", "tool.approval.role"), ("quote_status", "tool.quote.status"),
+          ("contract_status", "tool.cash.contract_status"))
+
+
+def spoken(params: dict[str, Any], locale: str) -> dict[str, Any]:
+    """A domain message's values as the reader says them: params named …stage(s), gate, …role(s) hold codes
+    (domain/model/message_keys.py), which read as labels; anything else stays as the domain wrote it."""
+    out = dict(params)
+    if locale == "en":
+        return out
+    for name, value in params.items():
+        prefix = next((p for suffix, p in LABELS if name == suffix or name.endswith("_" + suffix)), None)
+        if prefix and isinstance(value, str) and value:
+            out[name] = _labels(value, prefix, locale)
+    return out
+
+
+def _labels(codes: str, prefix: str, locale: str) -> str:
+    try:
+        return LIST_SEP.get(locale, ", ").join(render(f"{prefix}.{c.strip()}", locale) for c in codes.split(","))
+    except KeyError:  # not a code we word (e.g. "no role"): as the domain wrote it
+        return codes
+
+
+def missing_text(e: LTCError, locale: str) -> str:
+    """A gate's missing items: each named precondition rendered as domain.gate.<name>; English as the domain says."""
+    missing = e.missing or []
+    names = (e.details or {}).get("missing_names") or []
+    if locale == "en" or len(names) != len(missing) or not all(names):
+        return "; ".join(missing)
+    params = (e.details or {}).get("missing_params") or [{} for _ in names]
+    try:
+        items = [render(f"domain.gate.{n}", locale, **p) for n, p in zip(names, params)]
+    except (KeyError, IndexError):
+        return "; ".join(missing)
+    return MISSING_SEP.get(locale, "; ").join(items)
+
+
+def unkeyed(details: dict[str, Any] | None) -> dict[str, Any]:
+    """Details without the domain's message key: for an error the tool has already worded."""
+    return {k: v for k, v in (details or {}).items() if k not in ("message_key", "params")}
+
+
+def in_locale(e: LTCError, locale: str) -> LTCError:
+    """The domain error worded for the reader, its codes spoken and its missing items named. (The runner renders
+    message keys too, but cannot know which values are codes.) English, or an error without a key: unchanged."""
+    details = e.details or {}
+    key = details.get("message_key")
+    if locale == "en" or not key:
+        return e
+    params = spoken(details.get("params") or {}, locale)
+    if "missing" in params and details.get("missing_names"):
+        params["missing"] = missing_text(e, locale)
+    try:
+        message = render(f"domain.{key}", locale, **params)
+    except (KeyError, IndexError):
+        return e
+    return type(e)(message, field=e.field, allowed=e.allowed, missing=e.missing, details=unkeyed(details))
+
+
+@contextmanager
+def worded(locale: str) -> Iterator[None]:
+    """Domain errors raised inside leave in the reader's language (see in_locale)."""
+    try:
+        yield
+    except LTCError as e:
+        said = in_locale(e, locale)
+        if said is e:
+            raise
+        raise said from None
+
+
 def figures_text(view: ApprovalView, locale: str) -> str:
     """The numbers an approver weighs: the amount, and the discount for a discount approval."""
     if view.context.get("discount_pct") is not None:
@@ -103,13 +182,15 @@ def request_gate_on(uow, ctx: ToolContext, opp_id: int, kind: str, note: str | N
     deal = opp_svc.get_opportunity(opp_id, actor=ctx.actor, uow=uow)
     waiting = deal.next_gate is not None and deal.next_gate.kind == kind and deal.next_gate.pending_approval_id
     try:
-        view = svc.request_gate(opp_id, kind, actor=ctx.actor, uow=uow, note=note, ttl_hours=ctx.approval_ttl_hours)
+        with worded(ctx.locale):
+            view = svc.request_gate(opp_id, kind, actor=ctx.actor, uow=uow, note=note,
+                                    ttl_hours=ctx.approval_ttl_hours)
     except ValidationFailed as e:
         if not e.missing:
             raise
         raise ValidationFailed(render("tool.gate.missing", ctx.locale, ref=deal.ref, gate=kind_label(kind, ctx.locale),
-                                      missing="; ".join(e.missing)),
-                               field=e.field, missing=e.missing, details=e.details) from None
+                                      missing=missing_text(e, ctx.locale)),
+                               field=e.field, missing=e.missing, details=unkeyed(e.details)) from None
     who = approvers_text(view, user_names(uow, ctx), ctx.locale)
     key = "tool.gate.waiting" if waiting else "tool.gate.requested"
     text = render(key, ctx.locale, ref=deal.ref, gate=kind_label(kind, ctx.locale), apr=view.ref, approvers=who)
@@ -202,7 +283,7 @@ def _effect(result: DecisionResult, locale: str, tense: str = "effect") -> str:
       confirm=_confirm_decision)
 def decide_approval(args: DecideApprovalArgs, ctx: ToolContext) -> DecisionResult:
     """Approve or reject the approval step waiting for me (a gate or a discount), with a comment."""
-    with ctx.uow() as uow:
+    with worded(ctx.locale), ctx.uow() as uow:
         approval_id = resolve(uow, ctx.actor, "approval", args.approval, field="approval")
         before = svc.get_approval(approval_id, actor=ctx.actor, uow=uow)
         view = svc.decide_approval(approval_id, args.decision, actor=ctx.actor, uow=uow, comment=args.comment)

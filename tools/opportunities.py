@@ -22,7 +22,7 @@ from domain.services.approvals import ApprovalView
 from domain.services.base import begin
 from domain.services.opportunities import OpportunityView
 from prompts.messages import render
-from tools.approvals import amount_text, kind_label, request_gate_on
+from tools.approvals import amount_text, kind_label, missing_text, request_gate_on, unkeyed, worded
 from tools.context import ToolContext
 from tools.format import day, money, table
 from tools.registry import ALL, MANAGER, REP, ToolResult, tool
@@ -156,7 +156,7 @@ class UpdateOpportunityArgs(DealRef):
                                               "更新", "修改", "金额", "下一步", "竞争对手", "预计"), writes=True)
 def update_opportunity(args: UpdateOpportunityArgs, ctx: ToolContext) -> DealResult:
     """Change a deal's amount, currency, expected close date, next step, name or competitors."""
-    with ctx.uow() as uow:
+    with worded(ctx.locale), ctx.uow() as uow:
         opp_id = resolve(uow, ctx.actor, "opportunity", args.opportunity, field="opportunity")
         data = args.model_dump(exclude_none=True, exclude={"opportunity"}, mode="json")
         view = svc.update_opportunity(opp_id, data, actor=ctx.actor, uow=uow)
@@ -176,7 +176,7 @@ class AssignTriangleArgs(DealRef):
                                          "方案经理", "交付经理", "客户经理"), writes=True)
 def assign_iron_triangle(args: AssignTriangleArgs, ctx: ToolContext) -> DealResult:
     """Seat a deal's iron triangle: AR (owner), SR (solution) and/or FR (fulfillment), by name or email."""
-    with ctx.uow() as uow:
+    with worded(ctx.locale), ctx.uow() as uow:
         opp_id = resolve(uow, ctx.actor, "opportunity", args.opportunity, field="opportunity")
         seats = {f"{seat}_id": person(uow, ctx, who, field=seat)
                  for seat, who in (("ar", args.ar), ("sr", args.sr), ("fr", args.fr)) if who}
@@ -213,7 +213,7 @@ def _confirm_signing_gate(result: AdvanceResult, args: AdvanceStageArgs, locale:
                                                       "下一阶段", "进入"), writes=True, confirm=_confirm_signing_gate)
 def advance_stage(args: AdvanceStageArgs, ctx: ToolContext) -> AdvanceResult:
     """Move a deal to its next stage; when a decision gate stands in the way, request it."""
-    with ctx.uow() as uow:
+    with worded(ctx.locale), ctx.uow() as uow:
         opp_id = resolve(uow, ctx.actor, "opportunity", args.opportunity, field="opportunity")
         try:
             view = svc.advance_stage(opp_id, args.to_stage.value if args.to_stage else None,
@@ -236,8 +236,8 @@ def _gate_blocked(e: ApprovalRequired, gate: str | None, opp_id: int, ctx: ToolC
     if not gate:
         return e
     return ApprovalRequired(render("tool.gate.missing", ctx.locale, ref=f"OPP-{opp_id:05d}",
-                                   gate=kind_label(gate, ctx.locale), missing="; ".join(e.missing or [])),
-                            field=e.field, missing=e.missing, details=e.details)
+                                   gate=kind_label(gate, ctx.locale), missing=missing_text(e, ctx.locale)),
+                            field=e.field, missing=e.missing, details=unkeyed(e.details))
 
 
 class CloseOpportunityArgs(DealRef):
@@ -250,7 +250,7 @@ class CloseOpportunityArgs(DealRef):
                                                       "放弃", "关闭"), writes=True)
 def close_opportunity(args: CloseOpportunityArgs, ctx: ToolContext) -> DealResult:
     """Mark a deal lost or abandoned, with the reason; its open quotes and approvals are closed too."""
-    with ctx.uow() as uow:
+    with worded(ctx.locale), ctx.uow() as uow:
         opp_id = resolve(uow, ctx.actor, "opportunity", args.opportunity, field="opportunity")
         view = svc.close_opportunity(opp_id, args.outcome, args.reason, actor=ctx.actor, uow=uow)
         uow.commit()

@@ -7,6 +7,7 @@ from domain.errors import ValidationFailed
 from domain.model.vocab import Stage
 from domain.services.next_steps import NextStepItem, next_steps
 from prompts.messages import render
+from tools.approvals import spoken, worded
 from tools.context import ToolContext
 from tools.registry import ALL, tool
 from tools.resolve import resolve
@@ -65,22 +66,24 @@ class WhatNextResult(BaseModel):
 @tool(audience=(ALL,), keywords=("next", "what now", "what should", "stuck", "下一步", "接下来", "怎么推进"))
 def what_next(args: WhatNextArgs, ctx: ToolContext) -> WhatNextResult:
     """What should happen next on a deal: blocking items, the asker's checklist, playbook advice."""
-    with ctx.uow() as uow:
+    with worded(ctx.locale), ctx.uow() as uow:
         state = next_steps(resolve(uow, ctx.actor, "opportunity", args.opportunity, field="opportunity"),
                            actor=ctx.actor, uow=uow)
     seat = state.asker_seat
+    said = [_item_text(i, ctx.locale) for i in state.items]
     checklist: list[str] = []
     advice: list[PassageOut] = []
     if ctx.playbooks is not None:
         lists = ctx.playbooks.checklists(stage=state.stage, lang=ctx.locale)
         checklist = lists.get(seat or "AR", [])
-        query = " ".join([state.next_gate or state.stage] + [i.text for i in state.items[:3]]) or state.stage
+        query = " ".join([state.next_gate or state.stage] + said[:3]) or state.stage
         advice = [PassageOut(citation=p.citation, doc=p.doc, lang=p.lang, text=p.text, score=p.score)
                   for p in ctx.playbooks.search(query, stage=state.stage, role=seat, k=2, lang=ctx.locale)]
-    lines = [render("next.header", ctx.locale, ref=state.ref, name=state.name, stage=state.stage)]
+    lines = [render("next.header", ctx.locale, ref=state.ref, name=state.name,
+                    stage=render(f"tool.deal.stage.{state.stage}", ctx.locale))]
     if state.items:
-        lines += [render("next.item", ctx.locale, n=n, role=i.owner_role, text=i.text)
-                  for n, i in enumerate(state.items, 1)]
+        lines += [render("next.item", ctx.locale, n=n, role=render(f"tool.next.owner.{i.owner_role}", ctx.locale),
+                         text=text) for n, (i, text) in enumerate(zip(state.items, said), 1)]
     else:
         lines.append(render("next.none", ctx.locale, ref=state.ref))
     if checklist:
@@ -92,6 +95,20 @@ def what_next(args: WhatNextArgs, ctx: ToolContext) -> WhatNextResult:
                   for a in advice]
     return WhatNextResult(ref=state.ref, stage=state.stage, items=state.items, checklist_role=seat or "AR",
                           checklist=checklist, advice=advice, text="\n".join(lines))
+
+
+def _item_text(item: NextStepItem, locale: str) -> str:
+    """The domain words an item in English; other languages render domain.next.<key> (a missing gate
+    material names its precondition: domain.gate.<gap>)."""
+    if locale == "en" or not item.key:
+        return item.text
+    values = spoken(item.params, locale)
+    try:
+        if item.key == "gate_material":
+            values["item"] = render(f"domain.gate.{item.params['gap']}", locale, **item.params)
+        return render(f"domain.next.{item.key}", locale, **values)
+    except (KeyError, IndexError):  # a template not written yet: English beats nothing
+        return item.text
 
 
 def _excerpt(text: str, limit: int = 160) -> str:

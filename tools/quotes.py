@@ -17,7 +17,7 @@ from domain.services import quotes as svc
 from domain.services.catalog import DiscountBandView, DiscountPolicyView
 from domain.services.quotes import QuoteView
 from prompts.messages import render
-from tools.approvals import approvers_text, pct, roles_text, user_names
+from tools.approvals import approvers_text, pct, roles_text, user_names, worded
 from tools.context import ToolContext
 from tools.format import money, table
 from tools.registry import ALL, REP, ToolResult, tool
@@ -60,8 +60,8 @@ class QuoteResult(ToolResult):
 
 def _quote_text(r: QuoteResult, locale: str, key: str) -> str:
     q = r.quote
-    rows = [(ln.sku, ln.name, f"{ln.quantity.normalize():f}", money(ln.list_price, q.currency), pct(ln.discount_pct),
-             money(ln.net, q.currency)) for ln in q.lines]
+    rows = [(ln.sku, ln.name_zh if locale == "zh" and ln.name_zh else ln.name, f"{ln.quantity.normalize():f}",
+             money(ln.list_price, q.currency), pct(ln.discount_pct), money(ln.net, q.currency)) for ln in q.lines]
     headers = [render(f"tool.quote.col.{c}", locale) for c in ("sku", "product", "qty", "list", "discount", "net")]
     head = render(key, locale, ref=q.ref, version=q.version, deal=r.deal_ref, name=r.deal_name,
                   total=money(q.total, q.currency), list_total=money(q.list_total, q.currency),
@@ -106,7 +106,7 @@ def _band_words_from(result: QuoteResult, locale: str) -> str:
       confirm=_confirm_new_quote)
 def generate_quote(args: GenerateQuoteArgs, ctx: ToolContext) -> QuoteResult:
     """Draft a quote for a deal from the price book: product lines with quantity and discount %."""
-    with ctx.uow() as uow:
+    with worded(ctx.locale), ctx.uow() as uow:
         opp_id = resolve(uow, ctx.actor, "opportunity", args.opportunity, field="opportunity")
         data = args.model_dump(exclude_none=True, exclude={"opportunity"}, mode="json")
         quote = svc.create_quote(opp_id, data, actor=ctx.actor, uow=uow)
@@ -139,7 +139,7 @@ def _confirm_submit(result: QuoteResult, args: SubmitQuoteArgs, locale: str) -> 
       confirm=_confirm_submit)
 def submit_quote(args: SubmitQuoteArgs, ctx: ToolContext) -> QuoteResult:
     """Submit a draft quote: approved at once inside the automatic discount band, else sent for approval."""
-    with ctx.uow() as uow:
+    with worded(ctx.locale), ctx.uow() as uow:
         quote_id = resolve(uow, ctx.actor, "quote", args.quote, field="quote")
         quote = svc.submit_quote(quote_id, actor=ctx.actor, uow=uow)
         deal = opp_svc.get_opportunity(quote.opportunity_id, actor=ctx.actor, uow=uow)

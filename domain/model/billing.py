@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from domain.errors import InvalidTransition
+from domain.model.message_keys import keyed
 
 ZERO = Decimal("0")
 
@@ -80,7 +81,8 @@ class Invoice:
         if self.status != ISSUED or self.paid_amount:
             raise InvalidTransition(
                 f"{self.ref} is {self.status}" + (" with payments applied" if self.paid_amount else "")
-                + "; only an unpaid issued invoice can be voided", field="status", allowed=[ISSUED])
+                + "; only an unpaid issued invoice can be voided", field="status", allowed=[ISSUED],
+                details=keyed(f"invoice.not_voidable.{self.status}", ref=self.ref))
         self.status, self.void_reason, self.voided_by, self.voided_at = VOID, reason, by, at
 
 
@@ -123,7 +125,8 @@ class Payment:
     def confirm(self, by: int, at: datetime) -> None:
         if self.status != PROPOSED:
             raise InvalidTransition(f"{self.ref} is {self.status}; only a proposed payment can be confirmed",
-                                    field="status", allowed=[PROPOSED])
+                                    field="status", allowed=[PROPOSED],
+                                    details=keyed(f"payment.not_proposed.{self.status}", ref=self.ref))
         self.status, self.confirmed_by, self.confirmed_at = CONFIRMED, by, at
         self.unapplied = self.amount - self.allocated
 

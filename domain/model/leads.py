@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from domain.errors import InvalidTransition, ValidationFailed
+from domain.model.message_keys import keyed
 from domain.model.vocab import LeadStatus as S
 
 TRANSITIONS: dict[S, frozenset[S]] = {
@@ -69,10 +70,14 @@ class Lead:
                 f"Allowed next: {', '.join(self.allowed_next()) or 'none (final)'}",
                 field="status",
                 allowed=self.allowed_next(),
+                details=keyed("lead.cannot_become" if self.allowed_next() else "lead.cannot_become_final",
+                              ref=self.ref, status=current.value, target=status.value,
+                              allowed=", ".join(self.allowed_next())),
             )
         if status is S.DISQUALIFIED:
             if not reason or not reason.strip():
-                raise ValidationFailed("Disqualifying a lead needs a reason", field="reason")
+                raise ValidationFailed("Disqualifying a lead needs a reason", field="reason",
+                                       details=keyed("lead.disqualify_needs_reason"))
             self.disqualify_reason = reason.strip()
         elif current is S.DISQUALIFIED:
             self.disqualify_reason = None

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from domain.errors import InvalidTransition, ValidationFailed
+from domain.model.message_keys import keyed
 from domain.model.vocab import MemberRole, Stage
 
 OPEN_STAGES = (Stage.QUALIFY, Stage.INITIATED, Stage.SOLUTION, Stage.BID, Stage.NEGOTIATE)
@@ -104,6 +105,9 @@ class Opportunity:
                 f"{self.ref} is in stage {current.value}; it cannot move to {to.value} ({where})",
                 field="stage",
                 allowed=allowed,
+                details=keyed("opportunity.cannot_move" if allowed else "opportunity.cannot_move_closed",
+                              ref=self.ref, from_stage=current.value, to_stage=to.value,
+                              allowed_stages=", ".join(allowed)),
             )
 
     def move_to(
@@ -119,7 +123,8 @@ class Opportunity:
         """The only way the stage changes; appends history that never goes back in time."""
         self.check_transition(to)
         if to in NEEDS_REASON and not (reason and reason.strip()):
-            raise ValidationFailed(f"Moving {self.ref} to {to.value} needs a reason", field="reason")
+            raise ValidationFailed(f"Moving {self.ref} to {to.value} needs a reason", field="reason",
+                                   details=keyed("opportunity.needs_reason", ref=self.ref, to_stage=to.value))
         if self.stage_changed_at and at < self.stage_changed_at:
             at = self.stage_changed_at  # clocks may disagree; history stays monotonic
         change = StageChange(

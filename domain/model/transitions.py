@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from domain.errors import InvalidTransition
+from domain.model.message_keys import keyed
 
 
 def check_move(table: Mapping[str, frozenset[str]], subject: str, current: str, target: str) -> None:
@@ -14,4 +15,6 @@ def check_move(table: Mapping[str, frozenset[str]], subject: str, current: str, 
     raise InvalidTransition(
         f"{subject} is {current}; it cannot become {target}"
         + (f" (allowed next: {', '.join(allowed)})" if allowed else " (it is final)"),
-        field="status", allowed=allowed)
+        field="status", allowed=allowed,
+        details=keyed("status.cannot_become" if allowed else "status.cannot_become_final", subject=subject,
+                      status=current, target=target, allowed=", ".join(allowed)))

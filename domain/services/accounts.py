@@ -8,6 +8,7 @@ from pydantic import Field
 from domain.actor import Actor
 from domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from domain.model.accounts import Account, Contact
+from domain.model.message_keys import keyed
 from domain.model.vocab import Authority, DecisionChainRole, Role, Tier
 from domain.normalize import company_norm, email_norm, person_norm
 from domain.rbac import UseCase
@@ -116,7 +117,8 @@ def visible_account(uow, ctx: Ctx, account_id: int) -> Account:
     account = get_or_404(uow.accounts, account_id, "Account",
                          f"ACC-{account_id:05d}" if isinstance(account_id, int) else account_id)
     if not ctx.scope.sees_account(account.owner_id, uow.accounts.deal_team_ids(account.id)):
-        raise PermissionDenied(f"{account.ref} is not in your accounts or your team's deals")
+        raise PermissionDenied(f"{account.ref} is not in your accounts or your team's deals",
+                               details=keyed("account.not_visible", ref=account.ref))
     return account
 
 
@@ -185,7 +187,8 @@ def update_account(account_id: int, data: AccountUpdate | dict, *, actor: Actor,
     account = visible_account(uow, ctx, account_id)
     if not (ctx.user.id == account.owner_id or ctx.user.roles & {Role.ADMIN, Role.SALES_OPS}
             or (ctx.scope.is_manager and account.owner_id in ctx.scope.subtree)):
-        raise PermissionDenied(f"Only {account.ref}'s AR or their managers may change it")
+        raise PermissionDenied(f"Only {account.ref}'s AR or their managers may change it",
+                               details=keyed("account.ar_only", ref=account.ref))
     changes = cmd.model_dump(exclude_unset=True)
     if not changes:
         raise ValidationFailed("Nothing to update: give at least one field", allowed=list(AccountUpdate.model_fields))

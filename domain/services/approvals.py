@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from domain.actor import Actor
 from domain.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
-from domain.gates import missing_for
+from domain.gates import Gap, gap_details, gaps_for
 from domain.model.approvals import ApprovalDecision, ApprovalRequest, ApprovalStep
 from domain.model.events import (
     ApprovalClosed,
@@ -17,6 +17,7 @@ from domain.model.events import (
     GatePassed,
     GateRejected,
 )
+from domain.model.message_keys import keyed
 from domain.model.users import User
 from domain.model.vocab import GATE_KINDS, ApprovalStatus, ApproverScope, Outcome, Role, Stage, StepStatus
 from domain.rbac import UseCase, management_chain
@@ -77,7 +78,8 @@ SUBJECT_LOCKS: dict[str, Callable] = {"opportunity": _lock_opportunity}
 def lock_request(uow, approval_id: int) -> ApprovalRequest:
     subject = uow.approvals.subject_of(approval_id) if isinstance(approval_id, int) else None
     if subject is None:
-        raise NotFound(f"Approval request {_ref(approval_id)} does not exist", field="id")
+        raise NotFound(f"Approval request {_ref(approval_id)} does not exist", field="id",
+                       details=keyed("not_found.approval_request", ref=_ref(approval_id)))
     SUBJECT_LOCKS[subject[0]](uow, subject[1])
     return uow.approvals.get_for_update(approval_id)
 
@@ -102,7 +104,7 @@ def _opportunity_subject(uow, subject_id: int) -> Subject:
 
 # Subject kinds and what happens when a request of a kind closes. Later features register here.
 SUBJECTS: dict[str, Callable] = {"opportunity": _opportunity_subject}
-ON_APPROVING: dict[str, Callable] = {}  # (uow, request) -> what is missing before an approval counts
+ON_APPROVING: dict[str, Callable] = {}  # (uow, request) -> what is missing (texts or Gaps) before approving
 ON_APPROVED: dict[str, Callable] = {}
 ON_REJECTED: dict[str, Callable] = {}
 ON_CLOSED: dict[str, Callable] = {}  # cancelled or expired
@@ -111,23 +113,32 @@ ON_CLOSED: dict[str, Callable] = {}  # cancelled or expired
 def _eligible(uow, request: ApprovalRequest, step: ApprovalStep, user: User, subject: Subject,
               managers: dict[int, int | None]) -> str | None:
     """None when `user` may decide `step`; otherwise the reason they may not."""
+    why = _why_not(request, step, user, subject, managers)
+    return why[0] if why else None
+
+
+def _why_not(request: ApprovalRequest, step: ApprovalStep, user: User, subject: Subject,
+             managers: dict[int, int | None]) -> tuple[str, str, dict[str, object]] | None:
+    """None when `user` may decide `step`; otherwise the reason, its message key and the values in it."""
+    seat = {"seq": step.seq, "role": step.role}
     if not user.active:
-        return "deactivated users cannot decide"
+        return "deactivated users cannot decide", "deactivated", {}
     if user.id == request.requested_by:
-        return "you requested this decision and cannot decide it yourself"
+        return "you requested this decision and cannot decide it yourself", "own_request", {}
     if user.id == subject.owner_id:
-        return f"you own {subject.ref} and cannot decide on your own deal"
+        return f"you own {subject.ref} and cannot decide on your own deal", "own_deal", {"deal": subject.ref}
     if Role(step.role) not in user.roles:
-        return f"step {step.seq} needs a {step.role}"
+        return f"step {step.seq} needs a {step.role}", "wrong_role", seat
     if any(d.decider_id == user.id for d in request.decisions):
-        return "you already decided an earlier step of this request (four eyes per step)"
+        return "you already decided an earlier step of this request (four eyes per step)", "decided_earlier", {}
     scope = ApproverScope(step.scope)
     if scope is ApproverScope.ANY:
         return None
     if scope is ApproverScope.CHAIN and user.id not in management_chain(subject.owner_id, managers):
-        return f"step {step.seq} needs a {step.role} in the deal owner's management chain"
+        return f"step {step.seq} needs a {step.role} in the deal owner's management chain", "not_in_chain", seat
     if scope is ApproverScope.REGION and user.region != subject.region:
-        return f"step {step.seq} needs a {step.role} in region {subject.region}"
+        return (f"step {step.seq} needs a {step.role} in region {subject.region}", "other_region",
+                {**seat, "region": subject.region})
     return None
 
 
@@ -213,7 +224,8 @@ def request_gate(opp_id: int, kind: str, *, actor: Actor, uow, note: str | None 
     ctx = begin(uow, actor, UseCase.REQUEST_GATE)
     kinds = [k.value for k in GATE_KINDS]
     if kind not in kinds:
-        raise ValidationFailed(f"Unknown decision gate '{kind}'", field="kind", allowed=kinds)
+        raise ValidationFailed(f"Unknown decision gate '{kind}'", field="kind", allowed=kinds,
+                               details=keyed("approval.unknown_gate", gate=kind, gates=", ".join(kinds)))
     opp = opp_svc.visible_opportunity(uow, ctx, opp_id, for_update=True)
     opp_svc.require_manager_of(ctx, opp, "request its decision gates")
     gate = next((g for g in uow.policies.gates() if g.kind == kind), None)
@@ -222,14 +234,19 @@ def request_gate(opp_id: int, kind: str, *, actor: Actor, uow, note: str | None 
     if opp.stage != gate.from_stage:
         raise InvalidTransition(
             f"{kind} moves a deal from {gate.from_stage} to {gate.to_stage}; {opp.ref} is in {opp.stage}",
-            field="stage", allowed=[g.kind for g in uow.policies.gates() if g.from_stage == opp.stage])
+            field="stage", allowed=[g.kind for g in uow.policies.gates() if g.from_stage == opp.stage],
+            details=keyed("approval.gate_wrong_stage", gate=kind, from_stage=gate.from_stage,
+                          to_stage=gate.to_stage, ref=opp.ref, stage=opp.stage))
     pending = uow.approvals.pending_for("opportunity", opp.id, kind)
     if pending is not None:
         return to_view(uow, pending, message=f"{pending.ref} ({kind}) is already waiting for a decision")
-    missing = missing_for(gate.preconditions, opp, uow)
-    if missing:
+    gaps = gaps_for(gate.preconditions, opp, uow)
+    if gaps:
+        missing = [g.text for g in gaps]
         raise ValidationFailed(f"{kind} for {opp.ref} cannot be requested yet; missing: {', '.join(missing)}",
-                               field="preconditions", missing=missing)
+                               field="preconditions", missing=missing,
+                               details=keyed("approval.gate_missing", gap_details(gaps), gate=kind, ref=opp.ref,
+                                             missing=", ".join(missing)))
     context = {"opportunity_ref": opp.ref, "opportunity_name": opp.name, "amount": str(opp.amount),
                "currency": opp.currency, "stage": opp.stage, "note": (note or "").strip() or None}
     request = open_request(uow, ctx, kind=kind, subject_type="opportunity", subject_id=opp.id,
@@ -246,11 +263,13 @@ def decide_approval(approval_id: int, outcome: str, *, actor: Actor, uow,
         raise ValidationFailed(f"Unknown outcome '{outcome}'", field="outcome", allowed=["approve", "reject"])
     comment = (comment or "").strip() or None
     if outcome == Outcome.REJECT.value and not comment:
-        raise ValidationFailed("A rejection needs a comment saying why", field="comment")
+        raise ValidationFailed("A rejection needs a comment saying why", field="comment",
+                               details=keyed("approval.reject_needs_comment"))
     request = lock_request(uow, approval_id)  # serialise racing decisions on PostgreSQL
     subject = SUBJECTS[request.subject_type](uow, request.subject_id)
     if not _may_view(uow, ctx, request, subject):
-        raise PermissionDenied(f"{request.ref} is about a deal you cannot see")
+        raise PermissionDenied(f"{request.ref} is about a deal you cannot see",
+                               details=keyed("approval.not_visible", ref=request.ref))
     recorded = _recorded_for(request, ctx.user.id)
     if recorded is not None:
         return to_view(uow, request, message=recorded)
@@ -259,14 +278,21 @@ def decide_approval(approval_id: int, outcome: str, *, actor: Actor, uow,
         return to_view(uow, request, message=f"{request.ref} expired on {request.expires_at:%Y-%m-%d %H:%M} UTC "
                                              "before it was decided; request it again")
     step = request.pending_step()
-    why_not = _eligible(uow, request, step, ctx.user, subject, uow.users.managers())
+    why_not = _why_not(request, step, ctx.user, subject, uow.users.managers())
     if why_not:
-        raise PermissionDenied(f"You cannot decide {request.ref}: {why_not}")
+        text, reason, values = why_not
+        raise PermissionDenied(f"You cannot decide {request.ref}: {text}",
+                               details=keyed(f"approval.cannot_decide.{reason}", ref=request.ref, **values))
     if outcome == Outcome.APPROVE.value:
-        missing = ON_APPROVING.get(request.kind, _nothing_missing)(uow, request)
-        if missing:  # the facts changed since the request: approving now would pass an unmet gate
+        found = ON_APPROVING.get(request.kind, _nothing_missing)(uow, request)
+        if found:  # the facts changed since the request: approving now would pass an unmet gate
+            gaps = [g if isinstance(g, Gap) else Gap("", g) for g in found]
+            missing = [g.text for g in gaps]
+            named = gap_details(gaps) if all(g.name for g in gaps) else {}
             raise ValidationFailed(f"{request.ref} cannot be approved now; missing: {', '.join(missing)}. "
-                                   "Reject it with a comment, or wait until it is fixed", missing=missing)
+                                   "Reject it with a comment, or wait until it is fixed", missing=missing,
+                                   details=keyed("approval.cannot_approve_now", named, ref=request.ref,
+                                                 missing=", ".join(missing)))
     decision = ApprovalDecision(step_seq=step.seq, decider_id=ctx.user.id, outcome=outcome,
                                 decided_at=uow.now(), channel=ctx.actor.channel.value,
                                 via_agent=ctx.actor.via_agent, comment=comment)
@@ -338,10 +364,10 @@ def close_request(uow, ctx: Ctx, request: ApprovalRequest, status: ApprovalStatu
     ON_CLOSED.get(request.kind, _noop)(uow, ctx, request)
 
 
-def _gate_missing(uow, request: ApprovalRequest) -> list[str]:
+def _gate_missing(uow, request: ApprovalRequest) -> list[Gap]:
     gate = next((g for g in uow.policies.gates() if g.kind == request.kind), None)
     opp = uow.opportunities.get(request.subject_id)
-    return missing_for(gate.preconditions, opp, uow) if gate is not None else []
+    return gaps_for(gate.preconditions, opp, uow) if gate is not None else []
 
 
 def _pass_gate(uow, ctx: Ctx, request: ApprovalRequest) -> None:
@@ -371,7 +397,8 @@ def cancel_approval(approval_id: int, *, actor: Actor, uow, reason: str | None =
     if ctx.user.id != request.requested_by and not (
         ctx.user.roles & {Role.ADMIN, Role.SALES_OPS} or (ctx.scope.is_manager and subject.owner_id in ctx.scope.subtree)
     ):
-        raise PermissionDenied(f"Only the requester or their managers may cancel {request.ref}")
+        raise PermissionDenied(f"Only the requester or their managers may cancel {request.ref}",
+                               details=keyed("approval.cancel_not_allowed", ref=request.ref))
     if not request.is_pending:
         return to_view(uow, request, message=f"{request.ref} is already {request.status}")
     close_request(uow, ctx, request, ApprovalStatus.CANCELLED, reason)
@@ -396,7 +423,8 @@ def get_approval(approval_id: int, *, actor: Actor, uow) -> ApprovalView:
     request = get_or_404(uow.approvals, approval_id, "Approval request", _ref(approval_id))
     subject = SUBJECTS[request.subject_type](uow, request.subject_id)
     if not _may_view(uow, ctx, request, subject):
-        raise PermissionDenied(f"{request.ref} is about a deal you cannot see")
+        raise PermissionDenied(f"{request.ref} is about a deal you cannot see",
+                               details=keyed("approval.not_visible", ref=request.ref))
     return to_view(uow, request)
 
 

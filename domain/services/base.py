@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from domain.actor import Actor
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.model.events import Event
+from domain.model.message_keys import keyed, slug
 from domain.model.records import AuditEntry, OutboxMessage
 from domain.model.users import User
 from domain.rbac import Scope, UseCase, build_scope, require
@@ -43,7 +44,8 @@ def begin(uow, actor: Actor, use_case: UseCase) -> Ctx:
 def get_or_404(repo, id_: int, label: str, ref: str | None = None, *, field: str = "id") -> Any:
     obj = repo.get(id_) if isinstance(id_, int) and id_ > 0 else None
     if obj is None:
-        raise NotFound(f"{label} {ref or id_} does not exist", field=field)
+        raise NotFound(f"{label} {ref or id_} does not exist", field=field,
+                       details=keyed(f"not_found.{slug(label)}", ref=ref or id_))
     return obj
 
 

@@ -13,6 +13,7 @@ from domain.model import contracts as c
 from domain.model.billing import Invoice
 from domain.model.contracts import Contract, PaymentMilestone
 from domain.model.events import InvoiceIssued
+from domain.model.message_keys import keyed
 from domain.rbac import UseCase
 from domain.services.base import Ctx, audit, begin, emit, job_date, next_ref, parse, snapshot
 from domain.services.contract_access import visible_contract
@@ -157,7 +158,8 @@ def _visible_invoice(uow, ctx: Ctx, invoice_id: int | str, *, for_update: bool =
     elif isinstance(invoice_id, str) and invoice_id.strip():
         invoice = uow.invoices.by_number(invoice_id)
     if invoice is None:
-        raise NotFound(f"Invoice {invoice_id} does not exist", field="invoice_id")
+        raise NotFound(f"Invoice {invoice_id} does not exist", field="invoice_id",
+                       details=keyed("invoice.not_found", ref=invoice_id))
     contract, opp = visible_contract(uow, ctx, invoice.contract_id, for_update=for_update)
     if for_update:
         invoice = uow.invoices.get_for_update(invoice.id)

@@ -8,6 +8,7 @@ from pydantic import Field
 from domain.actor import Actor
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.model.catalog import DiscountBand, PriceBook, PriceBookEntry, Product
+from domain.model.message_keys import keyed
 from domain.rbac import UseCase
 from domain.services.base import audit, begin, parse, snapshot
 from domain.services.schemas import Currency, Input, Money, View
@@ -98,7 +99,9 @@ def check_discount_band(bands: list[DiscountBand], discount_pct: Decimal, amount
             f"No approval band allows a {discount_pct}% discount on {amount} with margin "
             f"{margin_pct if margin_pct is not None else '-'}%: the policy stops at {top}%. "
             "Redesign the offer (scope, phasing, payment terms) instead of discounting further",
-            field="discount_pct", details={"max_discount_pct": str(top)})
+            field="discount_pct",
+            details=keyed("quote.discount_beyond_policy", {"max_discount_pct": str(top)}, pct=discount_pct,
+                          amount=amount, margin=margin_pct if margin_pct is not None else "-", top=top))
     return band
 
 

@@ -16,6 +16,7 @@ from pydantic import Field
 from domain.actor import Actor
 from domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from domain.model.confirmations import CANCELLED, CONFIRMED, PENDING, PendingAction
+from domain.model.message_keys import keyed
 from domain.rbac import UseCase
 from domain.services.base import audit, begin, jsonable, parse
 from domain.services.schemas import Input, View
@@ -70,15 +71,17 @@ def propose_action(data: ActionProposal | dict, *, actor: Actor, uow,
 def _own_pending(uow, ctx, token: str, verb: str) -> PendingAction:
     action = uow.pending_actions.by_token_for_update(token_hash(token or ""))
     if action is None:
-        raise NotFound("That confirmation does not exist: ask again and confirm the new proposal", field="token")
+        raise NotFound("That confirmation does not exist: ask again and confirm the new proposal", field="token",
+                       details=keyed("confirmation.not_found"))
     if action.user_id != ctx.user.id:
-        raise PermissionDenied(f"Only the person who asked for this may {verb} it")
+        raise PermissionDenied(f"Only the person who asked for this may {verb} it",
+                               details=keyed(f"confirmation.not_yours.{verb}"))
     if action.status != PENDING:
         raise Conflict(f"This proposal was already {action.status}; nothing more happens",
-                       details={"status": action.status})
+                       details=keyed(f"confirmation.already.{action.status}", {"status": action.status}))
     if action.expired(uow.now()):
         raise ValidationFailed("This proposal expired (proposals live 10 minutes): ask again",
-                               details={"expired_at": action.expires_at.isoformat()})
+                               details=keyed("confirmation.expired", {"expired_at": action.expires_at.isoformat()}))
     return action
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from domain.errors import NotFound
 from domain.model.contracts import Contract
+from domain.model.message_keys import keyed
 from domain.model.opportunities import Opportunity
 from domain.services import opportunities as opp_svc
 from domain.services.base import Ctx
@@ -19,7 +20,8 @@ def find_contract(uow, ref: int | str) -> Contract | None:
 def visible_contract(uow, ctx: Ctx, ref: int | str, *, for_update: bool = False) -> tuple[Contract, Opportunity]:
     contract = find_contract(uow, ref)
     if contract is None:
-        raise NotFound(f"Contract {ref} does not exist", field="contract_id")
+        raise NotFound(f"Contract {ref} does not exist", field="contract_id",
+                       details=keyed("contract.not_found", ref=ref))
     opp = opp_svc.visible_opportunity(uow, ctx, contract.opportunity_id, for_update=for_update)
     if for_update:
         contract = uow.contracts.get_for_update(contract.id)

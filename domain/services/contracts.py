@@ -14,6 +14,7 @@ from domain.model import quotes as q
 from domain.model.contracts import ChangeOrder, Contract, PaymentMilestone, check_plan_total, split_amounts
 from domain.model.events import ContractSigned, ContractStatusChanged
 from domain.model.incentives import largest_remainder
+from domain.model.message_keys import keyed
 from domain.model.quotes import cents
 from domain.model.vocab import ApprovalKind, ApprovalStatus
 from domain.policy_defaults import CHANGE_ORDER_STEPS, DEFAULT_PAYMENT_PLAN, DEFAULT_PAYMENT_TERMS_DAYS
@@ -159,13 +160,15 @@ def create_contract(data: ContractCreate | dict, *, actor: Actor, uow) -> Contra
     opp_svc.require_manager_of(ctx, opp, "draft its contract")
     if quote.status != q.ACCEPTED:
         raise InvalidTransition(f"{quote.ref} is {quote.status}; a contract is drafted from the quote the customer "
-                                f"accepted", field="quote_id", allowed=[q.ACCEPTED])
+                                f"accepted", field="quote_id", allowed=[q.ACCEPTED],
+                                details=keyed("contract.quote_not_accepted", ref=quote.ref, quote_status=quote.status))
     if not opp.is_open:
         raise ValidationFailed(f"{opp.ref} is {opp.stage}; closed deals get no new contract", field="stage")
     existing = uow.contracts.for_opportunity(opp.id)
     if existing is not None:
         raise Conflict(f"{opp.ref} already has contract {existing.ref}; change it with a change order",
-                       field="quote_id", details={"contract": existing.ref})
+                       field="quote_id", details=keyed("contract.exists", {"contract": existing.ref}, ref=opp.ref,
+                                                       contract=existing.ref))
     milestones = _plan(quote.total, cmd.milestones or _default_plan(), uow.now().date())
     contract = uow.contracts.add(Contract(
         number=next_ref(uow, "CT"), opportunity_id=opp.id, account_id=opp.account_id, quote_id=quote.id,
@@ -184,7 +187,9 @@ def update_contract(contract_id: int | str, data: ContractUpdate | dict, *, acto
     opp_svc.require_manager_of(ctx, opp, "edit its contract")
     if contract.status != c.DRAFT:
         raise InvalidTransition(f"{contract.ref} is {contract.status}; only a draft is edited (use a change order "
-                                f"once signed)", field="status", allowed=[c.DRAFT])
+                                f"once signed)", field="status", allowed=[c.DRAFT],
+                                details=keyed("contract.only_draft_edited", ref=contract.ref,
+                                              contract_status=contract.status))
     before = {**snapshot(contract, CONTRACT_FIELDS), "plan": _plan_json(contract.milestones)}
     if cmd.quote_id is not None:
         quote = get_or_404(uow.quotes, cmd.quote_id, "Quote", f"Q-{cmd.quote_id:05d}", field="quote_id")

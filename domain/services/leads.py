@@ -11,6 +11,7 @@ from domain.assignment import pick_owner
 from domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from domain.model.events import LeadAssigned, LeadConverted, LeadCreated, LeadStatusChanged
 from domain.model.leads import Lead
+from domain.model.message_keys import keyed
 from domain.model.vocab import Authority, LeadSource, LeadStatus, Role, Timeline
 from domain.normalize import email_norm, identity_norm, phone_norm
 from domain.rbac import UseCase
@@ -169,7 +170,8 @@ def _visible_lead(uow, ctx: Ctx, lead_id: int, *, for_update: bool = False) -> L
     if for_update:
         lead = uow.leads.get_for_update(lead.id)
     if not ctx.scope.sees_lead(lead.owner_id):
-        raise PermissionDenied(f"{lead.ref} belongs to someone outside your team; you cannot see or change it")
+        raise PermissionDenied(f"{lead.ref} belongs to someone outside your team; you cannot see or change it",
+                               details=keyed("lead.not_visible", ref=lead.ref))
     return lead
 
 

@@ -8,9 +8,10 @@ from pydantic import Field
 
 from domain.actor import Actor
 from domain.errors import ApprovalRequired, NotFound, PermissionDenied, ValidationFailed
-from domain.gates import missing_for
+from domain.gates import gap_details, gaps_for, missing_for
 from domain.model.accounts import Account
 from domain.model.events import IronTriangleAssigned, OpportunityCreated, OpportunityStageChanged
+from domain.model.message_keys import keyed, slug
 from domain.model.opportunities import Opportunity, OpportunityMember, StageChange
 from domain.model.vocab import MemberRole, Role, Stage
 from domain.rbac import UseCase
@@ -137,9 +138,11 @@ def visible_opportunity(uow, ctx: Ctx, opp_id: int, *, for_update: bool = False)
     repo_get = uow.opportunities.get_for_update if for_update else uow.opportunities.get
     opp = repo_get(opp_id) if isinstance(opp_id, int) and opp_id > 0 else None
     if opp is None:
-        raise NotFound(f"Opportunity {ref} does not exist", field="opportunity_id")
+        raise NotFound(f"Opportunity {ref} does not exist", field="opportunity_id",
+                       details=keyed("opportunity.not_found", ref=ref))
     if not ctx.scope.sees_opportunity(opp.owner_id, opp.member_ids(), opp.stage):
-        raise PermissionDenied(f"{opp.ref} is not one of your deals or your team's deals")
+        raise PermissionDenied(f"{opp.ref} is not one of your deals or your team's deals",
+                               details=keyed("opportunity.not_visible", ref=opp.ref))
     return opp
 
 
@@ -150,7 +153,8 @@ def require_manager_of(ctx: Ctx, opp: Opportunity, what: str) -> None:
         return
     if ctx.scope.is_manager and opp.owner_id in ctx.scope.subtree:
         return
-    raise PermissionDenied(f"Only {opp.ref}'s AR or their managers may {what}")
+    raise PermissionDenied(f"Only {opp.ref}'s AR or their managers may {what}",
+                           details=keyed(f"opportunity.manager_only.{slug(what)}", ref=opp.ref))
 
 
 def require_seat(ctx: Ctx, opp: Opportunity, seat: MemberRole, what: str, *, admin_ok: bool = True) -> None:
@@ -158,7 +162,8 @@ def require_seat(ctx: Ctx, opp: Opportunity, seat: MemberRole, what: str, *, adm
         return
     if admin_ok and Role.ADMIN in ctx.user.roles:
         return
-    raise PermissionDenied(f"Only {opp.ref}'s {seat.value} may {what}")
+    raise PermissionDenied(f"Only {opp.ref}'s {seat.value} may {what}",
+                           details=keyed(f"opportunity.seat_only.{slug(what)}", ref=opp.ref, seat=seat.value))
 
 
 def _check_user_role(uow, user_id: int, role: Role, field: str):
@@ -295,7 +300,8 @@ def _record_note(opp_id: int, text: str, *, actor: Actor, uow, use_case: UseCase
     opp = visible_opportunity(uow, ctx, opp_id)
     require_seat(ctx, opp, seat, f"record the {label}")
     if not opp.is_open:
-        raise ValidationFailed(f"{opp.ref} is {opp.stage}; it is closed", field="stage")
+        raise ValidationFailed(f"{opp.ref} is {opp.stage}; it is closed", field="stage",
+                               details=keyed("opportunity.closed", ref=opp.ref, stage=opp.stage))
     before = snapshot(opp, OPP_FIELDS)
     setattr(opp, field, text)
     if field == "delivery_plan" and opp.deliverability_signed_at is not None:
@@ -325,10 +331,12 @@ def sign_off_deliverability(opp_id: int, *, actor: Actor, uow) -> OpportunityVie
     opp = visible_opportunity(uow, ctx, opp_id)
     require_seat(ctx, opp, MemberRole.FR, "sign off deliverability", admin_ok=False)
     if not opp.is_open:
-        raise ValidationFailed(f"{opp.ref} is {opp.stage}; it is closed", field="stage")
+        raise ValidationFailed(f"{opp.ref} is {opp.stage}; it is closed", field="stage",
+                               details=keyed("opportunity.closed", ref=opp.ref, stage=opp.stage))
     if not (opp.delivery_plan or "").strip():
         raise ValidationFailed(f"Record the delivery plan on {opp.ref} before signing off deliverability",
-                               field="delivery_plan", missing=["FR's delivery plan note recorded"])
+                               field="delivery_plan", missing=["FR's delivery plan note recorded"],
+                               details=keyed("opportunity.plan_before_signoff", ref=opp.ref))
     before = snapshot(opp, OPP_FIELDS)
     opp.deliverability_signed_by, opp.deliverability_signed_at = ctx.user.id, uow.now()
     opp.updated_at = uow.now()
@@ -354,7 +362,8 @@ def _parse_stage(value: str | None, opp: Opportunity) -> Stage:
     if value is None:
         nxt = opp.next_stage()
         if nxt is None:
-            raise ValidationFailed(f"{opp.ref} is {opp.stage}; it has no next stage", field="stage")
+            raise ValidationFailed(f"{opp.ref} is {opp.stage}; it has no next stage", field="stage",
+                                   details=keyed("opportunity.no_next_stage", ref=opp.ref, stage=opp.stage))
         return nxt
     try:
         return Stage(value)
@@ -370,16 +379,23 @@ def advance_stage(opp_id: int, to_stage: str | None = None, *, actor: Actor, uow
     require_manager_of(ctx, opp, "move its stage")
     to = _parse_stage(to_stage, opp)
     if to in (Stage.LOST, Stage.ABANDONED):
-        raise ValidationFailed(f"Use close_opportunity to mark {opp.ref} {to.value} with a reason", field="stage")
+        raise ValidationFailed(f"Use close_opportunity to mark {opp.ref} {to.value} with a reason", field="stage",
+                               details=keyed("opportunity.use_close", ref=opp.ref, stage=to.value))
     opp.check_transition(to)
     gate = gate_for(uow, opp, to)
     if gate is not None:
-        missing = missing_for(gate.preconditions, opp, uow)
+        gaps = gaps_for(gate.preconditions, opp, uow)
+        missing = [g.text for g in gaps]
         pending = uow.approvals.pending_for("opportunity", opp.id, gate.kind)
         state = (f"request {pending.ref} is waiting for a decision" if pending
                  else "request the gate decision first" + (f"; missing: {', '.join(missing)}" if missing else ""))
+        how = ("opportunity.gate_pending", {"apr": pending.ref}) if pending else (
+            ("opportunity.gate_missing", {"missing": ", ".join(missing)}) if missing
+            else ("opportunity.gate_request_first", {}))
         raise ApprovalRequired(f"Moving {opp.ref} from {opp.stage} to {to.value} needs the {gate.kind} decision: {state}",
-                               field="stage", missing=missing, details={"gate": gate.kind})
+                               field="stage", missing=missing,
+                               details=keyed(how[0], {"gate": gate.kind, **gap_details(gaps)}, ref=opp.ref,
+                                             from_stage=opp.stage, to_stage=to.value, gate=gate.kind, **how[1]))
     apply_stage(uow, ctx, opp, to)
     return to_view(uow, opp, message=f"{opp.ref} moved to {to.value} ({opp.probability}%)")
 

@@ -16,6 +16,7 @@ from domain.errors import Conflict, InvalidTransition, NotFound, PermissionDenie
 from domain.model import billing as b
 from domain.model.billing import Invoice, Payment
 from domain.model.events import PaymentRecorded
+from domain.model.message_keys import keyed
 from domain.model.vocab import Role
 from domain.rbac import UseCase
 from domain.services.base import Ctx, audit, begin, emit, get_or_404, next_ref, parse, snapshot
@@ -94,7 +95,8 @@ def _contract_of(uow, ref: int | str | None):
         return None
     contract = find_contract(uow, ref)
     if contract is None:
-        raise NotFound(f"Contract {ref} does not exist", field="contract_id")
+        raise NotFound(f"Contract {ref} does not exist", field="contract_id",
+                       details=keyed("contract.not_found", ref=ref))
     return contract
 
 
@@ -102,13 +104,16 @@ def _account_of(uow, ctx: Ctx, cmd: PaymentCreate) -> int:
     if cmd.contract_id is not None:
         contract = _contract_of(uow, cmd.contract_id)
         if cmd.account_id is not None and cmd.account_id != contract.account_id:
-            raise ValidationFailed(f"{contract.ref} belongs to another account", field="account_id")
+            raise ValidationFailed(f"{contract.ref} belongs to another account", field="account_id",
+                                   details=keyed("payment.contract_other_account", ref=contract.ref))
         if cmd.currency != contract.currency:
             raise ValidationFailed(f"{contract.ref} is in {contract.currency}; the payment is in {cmd.currency}",
-                                   field="currency")
+                                   field="currency", details=keyed("payment.currency_mismatch", ref=contract.ref,
+                                                                   expected=contract.currency, currency=cmd.currency))
         return contract.account_id
     if cmd.account_id is None:
-        raise ValidationFailed("Say who paid: account_id or contract_id", field="account_id")
+        raise ValidationFailed("Say who paid: account_id or contract_id", field="account_id",
+                               details=keyed("payment.who_paid"))
     get_or_404(uow.accounts, cmd.account_id, "Account", field="account_id")
     return cmd.account_id
 
@@ -120,7 +125,7 @@ def _find_invoice(uow, ref: int | str, field: str) -> Invoice:
     elif isinstance(ref, str):
         invoice = uow.invoices.by_number(ref)
     if invoice is None:
-        raise NotFound(f"Invoice {ref} does not exist", field=field)
+        raise NotFound(f"Invoice {ref} does not exist", field=field, details=keyed("invoice.not_found", ref=ref))
     return invoice
 
 
@@ -141,15 +146,20 @@ def _plan_allocation(uow, payment: Payment, explicit: list[AllocationIn] | None,
             raise ValidationFailed(f"{invoice.ref} is listed twice", field=field)
         seen.add(invoice.id)
         if invoice.account_id != payment.account_id:
-            raise ValidationFailed(f"{invoice.ref} is another customer's invoice", field=field)
+            raise ValidationFailed(f"{invoice.ref} is another customer's invoice", field=field,
+                                   details=keyed("payment.other_customer_invoice", ref=invoice.ref))
         if invoice.currency != payment.currency:
             raise ValidationFailed(f"{invoice.ref} is in {invoice.currency}; the payment is in {payment.currency}",
-                                   field="currency")
+                                   field="currency",
+                                   details=keyed("payment.currency_mismatch", ref=invoice.ref,
+                                                 expected=invoice.currency, currency=payment.currency))
         plan.append((invoice, line.amount))
     total = sum((a for _, a in plan), Decimal("0"))
     if total > payment.unapplied:
         raise ValidationFailed(f"The allocations add up to {total}, more than the {payment.unapplied} available on "
-                               f"{payment.ref}", field="allocations")
+                               f"{payment.ref}", field="allocations",
+                               details=keyed("payment.over_allocated", total=total, available=payment.unapplied,
+                                             ref=payment.ref))
     return plan
 
 
@@ -167,7 +177,8 @@ def _allocate(uow, ctx: Ctx, payment: Payment, plan: list[tuple[Invoice, Decimal
             break
         if invoice.status == b.VOID and wanted is not None:
             raise ValidationFailed(f"{invoice.ref} is void: no payment goes to a void invoice",
-                                   field=f"allocations.{n}.invoice_id")
+                                   field=f"allocations.{n}.invoice_id",
+                                   details=keyed("payment.void_invoice", ref=invoice.ref))
         if not invoice.is_open:
             if wanted is None:
                 continue  # paid or voided meanwhile by a concurrent change: oldest-first moves on
@@ -175,7 +186,9 @@ def _allocate(uow, ctx: Ctx, payment: Payment, plan: list[tuple[Invoice, Decimal
         if wanted is not None and wanted > invoice.balance:
             raise ValidationFailed(f"{wanted} is more than the {invoice.balance} still open on {invoice.ref}; an "
                                    f"invoice is never over-allocated (leave the rest as credit)",
-                                   field=f"allocations.{n}.amount")
+                                   field=f"allocations.{n}.amount",
+                                   details=keyed("payment.invoice_over_allocated", amount=wanted,
+                                                 balance=invoice.balance, ref=invoice.ref))
         amount = min(payment.unapplied, invoice.balance) if wanted is None else wanted
         before = snapshot(invoice, ("status", "paid_amount"))
         payment.allocate(invoice, amount, ctx.user.id, uow.now())
@@ -195,7 +208,8 @@ def _visible_to_seller(uow, ctx: Ctx, account_id: int) -> None:
     """An AR proposes payments only for customers whose deals they can see."""
     deals = [uow.opportunities.get(x.opportunity_id) for x in uow.contracts.for_account(account_id)]
     if not any(ctx.scope.sees_opportunity(o.owner_id, o.member_ids(), o.stage) for o in deals):
-        raise PermissionDenied("You have no contract with this customer to propose a payment for")
+        raise PermissionDenied("You have no contract with this customer to propose a payment for",
+                               details=keyed("payment.no_contract_with_customer"))
 
 
 def _existing(uow, cmd: PaymentCreate, account_id: int, *, finance: bool) -> Payment | None:
@@ -206,8 +220,11 @@ def _existing(uow, cmd: PaymentCreate, account_id: int, *, finance: bool) -> Pay
     if (same.account_id, same.amount, same.currency, same.received_on) != (account_id, cmd.amount, cmd.currency,
                                                                            cmd.received_on):
         detail = f" with other details ({same.currency} {same.amount} on {same.received_on})" if finance else ""
+        said = (keyed("payment.bank_ref_taken_other", {"payment": same.ref}, bank_ref=cmd.bank_ref, ref=same.ref,
+                      currency=same.currency, amount=same.amount, received_on=same.received_on) if finance
+                else keyed("payment.bank_ref_taken", {"payment": same.ref}, bank_ref=cmd.bank_ref, ref=same.ref))
         raise Conflict(f"Bank reference {cmd.bank_ref} is already recorded as {same.ref}{detail}", field="bank_ref",
-                       details={"payment": same.ref})
+                       details=said)
     return same
 
 
@@ -217,7 +234,8 @@ def record_payment(data: PaymentCreate | dict, *, actor: Actor, uow) -> PaymentV
     cmd = parse(PaymentCreate, data)
     account_id = _account_of(uow, ctx, cmd)
     if cmd.received_on > uow.now().date():
-        raise ValidationFailed(f"received_on {cmd.received_on} is in the future", field="received_on")
+        raise ValidationFailed(f"received_on {cmd.received_on} is in the future", field="received_on",
+                               details=keyed("payment.received_in_future", received_on=cmd.received_on))
     same = _existing(uow, cmd, account_id, finance=True)
     if same is not None and same.status == b.PROPOSED:
         # The bank statement shows what an AR reported: recording it confirms the proposal.
@@ -251,7 +269,8 @@ def _settle(uow, ctx: Ctx, payment: Payment, explicit, contract_id, action: str)
             invoice = _find_invoice(uow, line.invoice_id, f"allocations.{n}.invoice_id")
             if invoice.status == b.VOID:
                 raise ValidationFailed(f"{invoice.ref} is void: no payment goes to a void invoice",
-                                       field=f"allocations.{n}.invoice_id")
+                                       field=f"allocations.{n}.invoice_id",
+                                       details=keyed("payment.void_invoice", ref=invoice.ref))
     touched = _allocate(uow, ctx, payment, _plan_allocation(uow, payment, explicit, contract_id))
     audit(uow, ctx, "payment", payment.id, action, None, snapshot(payment, PAYMENT_FIELDS))
     emit(uow, PaymentRecorded(payment_id=payment.id, account_id=payment.account_id, amount=str(payment.amount),
@@ -273,12 +292,14 @@ def propose_payment(data: PaymentCreate | dict, *, actor: Actor, uow) -> Payment
     account_id = _account_of(uow, ctx, cmd)
     _visible_to_seller(uow, ctx, account_id)
     if cmd.received_on > uow.now().date():
-        raise ValidationFailed(f"received_on {cmd.received_on} is in the future", field="received_on")
+        raise ValidationFailed(f"received_on {cmd.received_on} is in the future", field="received_on",
+                               details=keyed("payment.received_in_future", received_on=cmd.received_on))
     same = _existing(uow, cmd, account_id, finance=False)
     if same is not None:
         if same.created_by == ctx.user.id or _sees_payment(uow, ctx, same):
             return to_view(uow, same, message=f"Bank reference {cmd.bank_ref} is already known as {same.ref}")
-        raise Conflict(f"Bank reference {cmd.bank_ref} is already recorded", field="bank_ref")
+        raise Conflict(f"Bank reference {cmd.bank_ref} is already recorded", field="bank_ref",
+                       details=keyed("payment.bank_ref_recorded", bank_ref=cmd.bank_ref))
     payment = _new_payment(uow, ctx, cmd, account_id, remember_contract=True)
     audit(uow, ctx, "payment", payment.id, "propose", None, snapshot(payment, PAYMENT_FIELDS))
     return to_view(uow, payment, message=f"{payment.ref} proposed; finance will confirm it against the bank")
@@ -292,7 +313,8 @@ def _locked_payment(uow, payment_id: int | str) -> Payment:
         found = uow.payments.by_number(payment_id)
         payment = uow.payments.get_for_update(found.id) if found else None
     if payment is None:
-        raise NotFound(f"Payment {payment_id} does not exist", field="payment_id")
+        raise NotFound(f"Payment {payment_id} does not exist", field="payment_id",
+                       details=keyed("payment.not_found", ref=payment_id))
     return payment
 
 
@@ -347,7 +369,8 @@ def get_payment(payment_id: int | str, *, actor: Actor, uow) -> PaymentView:
     elif isinstance(payment_id, str) and payment_id.strip():  # its number, PAY-…
         payment = uow.payments.by_number(payment_id)
     if payment is None:
-        raise NotFound(f"Payment {payment_id} does not exist", field="payment_id")
+        raise NotFound(f"Payment {payment_id} does not exist", field="payment_id",
+                       details=keyed("payment.not_found", ref=payment_id))
     if not _sees_payment(uow, ctx, payment):
         raise PermissionDenied(f"{payment.ref} pays invoices of deals you cannot see")
     return to_view(uow, payment)

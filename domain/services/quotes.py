@@ -11,6 +11,7 @@ from domain.actor import Actor
 from domain.errors import InvalidTransition, NotFound, ValidationFailed
 from domain.model import quotes as q
 from domain.model.events import QuoteStatusChanged
+from domain.model.message_keys import keyed
 from domain.model.quotes import Quote, QuoteLine
 from domain.model.vocab import ApprovalStatus, MemberRole
 from domain.rbac import UseCase
@@ -40,7 +41,8 @@ class QuoteCreate(Input):
 class QuoteLineView(View):
     position: int
     sku: str
-    name: str
+    name: str  # as priced (English)
+    name_zh: str | None = None  # the catalog's Chinese name, for Chinese readers
     quantity: Decimal
     list_price: Decimal
     discount_pct: Decimal
@@ -75,12 +77,15 @@ class QuoteView(View):
     message: str = ""
 
 
-def to_view(quote: Quote, message: str = "") -> QuoteView:
+def to_view(quote: Quote, message: str = "", uow=None) -> QuoteView:
+    """With `uow`, lines carry the catalog's Chinese product names too."""
+    zh = {p.id: p.name_zh for p in uow.catalog.products()} if uow is not None else {}
     return QuoteView(
         id=quote.id, ref=quote.ref, opportunity_id=quote.opportunity_id, version=quote.version, status=quote.status,
         currency=quote.currency, list_total=quote.list_total, total=quote.total, discount_pct=quote.discount_pct,
         margin_pct=quote.margin_pct, valid_until=quote.valid_until, approval_id=quote.approval_id,
-        lines=[QuoteLineView(position=ln.position, sku=ln.sku, name=ln.name, quantity=ln.quantity,
+        lines=[QuoteLineView(position=ln.position, sku=ln.sku, name=ln.name, name_zh=zh.get(ln.product_id) or None,
+                             quantity=ln.quantity,
                              list_price=ln.list_price, discount_pct=ln.discount_pct, net_unit=ln.net_unit,
                              net=ln.net) for ln in quote.lines],
         message=message)
@@ -103,12 +108,15 @@ def _price_lines(uow, opp, lines: list[QuoteLineIn]) -> tuple[int, str, list[Quo
         product = uow.catalog.find_product(line.product)
         if product is None:
             near = uow.catalog.similar_products(line.product)
+            said = (keyed("quote.unknown_product_near", product=line.product, near=", ".join(near)) if near
+                    else keyed("quote.unknown_product", product=line.product))
             raise NotFound(f"Unknown product '{line.product}'" + (f"; did you mean {', '.join(near)}?" if near else ""),
-                           field=f"lines.{position - 1}.product", allowed=near or None)
+                           field=f"lines.{position - 1}.product", allowed=near or None, details=said)
         entry = uow.catalog.entry(book.id, product.id)
         if entry is None:
             raise ValidationFailed(f"{product.sku} has no list price in price book {book.name}",
-                                   field=f"lines.{position - 1}.product")
+                                   field=f"lines.{position - 1}.product",
+                                   details=keyed("quote.no_list_price", sku=product.sku, book=book.name))
         if product.currency != book.currency:
             raise ValidationFailed(f"{product.sku} is costed in {product.currency}; the quote is in {book.currency}",
                                    field="currency")
@@ -125,7 +133,8 @@ def _floor_check(quote: Quote) -> None:
         raise ValidationFailed(
             f"{line.sku} at {line.discount_pct}% off nets {line.net_unit} per {line.name}, below its floor price "
             f"{line.floor_price}: refused", field=f"lines.{line.position - 1}.discount_pct",
-            details={"sku": line.sku, "floor_price": str(line.floor_price)})
+            details=keyed("quote.below_floor", {"sku": line.sku, "floor_price": str(line.floor_price)}, sku=line.sku,
+                          pct=line.discount_pct, net_unit=line.net_unit, name=line.name, floor=line.floor_price))
 
 
 def _record(uow, ctx: Ctx, quote: Quote, action: str, before: dict | None) -> None:
@@ -143,12 +152,16 @@ def create_quote(opp_id: int, data: QuoteCreate | dict, *, actor: Actor, uow) ->
     opp = opp_svc.visible_opportunity(uow, ctx, opp_id, for_update=True)
     _require_deal_seller(ctx, opp, "quote it")
     if not opp.is_open:
-        raise ValidationFailed(f"{opp.ref} is {opp.stage}; closed deals get no new quotes", field="stage")
+        raise ValidationFailed(f"{opp.ref} is {opp.stage}; closed deals get no new quotes", field="stage",
+                               details=keyed("quote.deal_closed", ref=opp.ref, stage=opp.stage))
     contract = uow.contracts.for_opportunity(opp.id)
     if contract is not None and contract.status != "draft":
         how = ("withdraw it to draft first" if contract.status == "under_review"
                else "its price changes by change order, not by a new quote")
-        raise ValidationFailed(f"{opp.ref} has contract {contract.ref} ({contract.status}): {how}", field="stage")
+        said = keyed("quote.contract_under_review" if contract.status == "under_review" else "quote.contract_signed",
+                     ref=opp.ref, contract=contract.ref, contract_status=contract.status)
+        raise ValidationFailed(f"{opp.ref} has contract {contract.ref} ({contract.status}): {how}", field="stage",
+                               details=said)
     today = uow.now().date()
     if cmd.valid_until is not None and cmd.valid_until < today:
         raise ValidationFailed(f"valid_until {cmd.valid_until} is in the past", field="valid_until")
@@ -165,8 +178,8 @@ def create_quote(opp_id: int, data: QuoteCreate | dict, *, actor: Actor, uow) ->
             _supersede(uow, ctx, old)
     uow.quotes.add(quote)
     _record(uow, ctx, quote, "create", None)
-    return to_view(quote, message=f"{quote.ref} v{quote.version} drafted: {quote.currency} {quote.total} "
-                                  f"({quote.discount_pct}% off list, margin {quote.margin_pct}%)")
+    return to_view(quote, uow=uow, message=f"{quote.ref} v{quote.version} drafted: {quote.currency} {quote.total} "
+                                           f"({quote.discount_pct}% off list, margin {quote.margin_pct}%)")
 
 
 def _supersede(uow, ctx: Ctx, old: Quote) -> None:
@@ -185,7 +198,8 @@ def _visible_quote(uow, ctx: Ctx, quote_id: int, *, for_update: bool = False) ->
     if for_update:
         quote = uow.quotes.get_for_update(quote.id)
         if not opp.is_open:
-            raise ValidationFailed(f"{opp.ref} is {opp.stage}; its quotes can no longer change", field="stage")
+            raise ValidationFailed(f"{opp.ref} is {opp.stage}; its quotes can no longer change", field="stage",
+                                   details=keyed("quote.deal_closed_frozen", ref=opp.ref, stage=opp.stage))
     return quote, opp
 
 
@@ -197,7 +211,8 @@ def update_quote(quote_id: int, data: QuoteCreate | dict, *, actor: Actor, uow) 
     _require_deal_seller(ctx, opp, "edit its quotes")
     if quote.status not in q.EDITABLE:
         raise InvalidTransition(f"{quote.ref} is {quote.status}; only draft, rejected or approved quotes can be edited",
-                                field="status", allowed=sorted(q.EDITABLE))
+                                field="status", allowed=sorted(q.EDITABLE),
+                                details=keyed("quote.not_editable", ref=quote.ref, quote_status=quote.status))
     before = snapshot(quote, QUOTE_FIELDS)
     _, _, lines = _price_lines(uow, opp, cmd.lines)
     quote.lines[:] = []
@@ -217,7 +232,7 @@ def update_quote(quote_id: int, data: QuoteCreate | dict, *, actor: Actor, uow) 
     else:
         message = f"{quote.ref} updated" + (" and stays approved" if quote.status == q.APPROVED else "")
     _record(uow, ctx, quote, "update", before)
-    return to_view(quote, message=message)
+    return to_view(quote, uow=uow, message=message)
 
 
 def _needs_stricter_chain(uow, quote: Quote) -> bool:
@@ -262,7 +277,8 @@ def submit_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
         quote.move_to(q.APPROVED)
         quote.approved_discount_pct, quote.approved_margin_pct = quote.discount_pct, quote.margin_pct
         _record(uow, ctx, quote, "approve:auto", before)
-        return to_view(quote, message=f"{quote.ref} approved automatically ({band.label or 'within the auto band'})")
+        return to_view(quote, uow=uow,
+                       message=f"{quote.ref} approved automatically ({band.label or 'within the auto band'})")
     parity = price_parity(uow, [ln.product_id for ln in quote.lines], ctx.user.id, uow.now())
     context = {"quote_ref": quote.ref, "opportunity_ref": opp.ref, "opportunity_name": opp.name,
                "amount": str(quote.total), "currency": quote.currency, "discount_pct": str(quote.discount_pct),
@@ -274,7 +290,7 @@ def submit_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
     quote.approval_id = request.id
     _record(uow, ctx, quote, "submit", before)
     who = " then ".join(s["role"] for s in band.steps)
-    return to_view(quote, message=f"{quote.ref} sent for discount approval ({who}): {request.ref}")
+    return to_view(quote, uow=uow, message=f"{quote.ref} sent for discount approval ({who}): {request.ref}")
 
 
 def send_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
@@ -284,14 +300,16 @@ def send_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
     opp_svc.require_manager_of(ctx, opp, "send its quotes")
     if quote.status != q.APPROVED:
         raise InvalidTransition(f"{quote.ref} is {quote.status}: only an approved quote can be sent to the customer",
-                                field="status", allowed=sorted(q.TRANSITIONS[quote.status]))
+                                field="status", allowed=sorted(q.TRANSITIONS[quote.status]),
+                                details=keyed("quote.send_needs_approval", ref=quote.ref, quote_status=quote.status))
     if quote.valid_until and quote.valid_until < uow.now().date():
-        raise ValidationFailed(f"{quote.ref} expired on {quote.valid_until}; create a new version", field="valid_until")
+        raise ValidationFailed(f"{quote.ref} expired on {quote.valid_until}; create a new version", field="valid_until",
+                               details=keyed("quote.expired_create", ref=quote.ref, valid_until=quote.valid_until))
     before = snapshot(quote, QUOTE_FIELDS)
     quote.move_to(q.SENT)
     quote.sent_at = uow.now()
     _record(uow, ctx, quote, "send", before)
-    return to_view(quote, message=f"{quote.ref} sent to the customer")
+    return to_view(quote, uow=uow, message=f"{quote.ref} sent to the customer")
 
 
 def accept_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
@@ -300,7 +318,8 @@ def accept_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
     quote, opp = _visible_quote(uow, ctx, quote_id, for_update=True)
     opp_svc.require_manager_of(ctx, opp, "record the customer's acceptance")
     if quote.status == q.SENT and quote.valid_until and quote.valid_until < uow.now().date():
-        raise ValidationFailed(f"{quote.ref} expired on {quote.valid_until}; send a new version", field="valid_until")
+        raise ValidationFailed(f"{quote.ref} expired on {quote.valid_until}; send a new version", field="valid_until",
+                               details=keyed("quote.expired_send", ref=quote.ref, valid_until=quote.valid_until))
     before = snapshot(quote, QUOTE_FIELDS)
     quote.move_to(q.ACCEPTED)
     quote.accepted_at = uow.now()
@@ -310,8 +329,8 @@ def accept_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
         opp.amount, opp.updated_at = quote.total, uow.now()
         audit(uow, ctx, "opportunity", opp.id, "amount_from_quote", opp_before,
               {"amount": str(opp.amount), "quote": quote.ref})
-    return to_view(quote, message=f"{quote.ref} accepted by the customer; {opp.ref} is now worth "
-                                  f"{quote.currency} {quote.total}: draft the contract next")
+    return to_view(quote, uow=uow, message=f"{quote.ref} accepted by the customer; {opp.ref} is now worth "
+                                           f"{quote.currency} {quote.total}: draft the contract next")
 
 
 def expire_quotes(*, actor: Actor, uow, as_of: date | None = None) -> list[str]:
@@ -341,13 +360,13 @@ def expire_quotes(*, actor: Actor, uow, as_of: date | None = None) -> list[str]:
 def get_quote(quote_id: int, *, actor: Actor, uow) -> QuoteView:
     ctx = begin(uow, actor, UseCase.VIEW_OPPORTUNITY)
     quote, _ = _visible_quote(uow, ctx, quote_id)
-    return to_view(quote)
+    return to_view(quote, uow=uow)
 
 
 def list_quotes(opp_id: int, *, actor: Actor, uow) -> list[QuoteView]:
     ctx = begin(uow, actor, UseCase.VIEW_OPPORTUNITY)
     opp = opp_svc.visible_opportunity(uow, ctx, opp_id)
-    return [to_view(x) for x in uow.quotes.for_opportunity(opp.id)]
+    return [to_view(x, uow=uow) for x in uow.quotes.for_opportunity(opp.id)]
 
 
 # --- the approval engine's side: quotes as subjects of discount approvals ----------------------

@@ -61,7 +61,7 @@ def test_stage_transition_through_the_services(src, dst, deal, run, org, store):
     elif (src, dst) in GATED:
         with pytest.raises(ApprovalRequired) as err:
             _attempt(run, org, opp_id, dst)
-        assert err.value.details == {"gate": GATED[(src, dst)]}
+        assert err.value.details["gate"] == GATED[(src, dst)]
         assert GATED[(src, dst)] in err.value.message
     else:
         view = _attempt(run, org, opp_id, dst)
@@ -176,8 +176,9 @@ def test_advance_on_a_gated_move_names_the_gate_and_what_is_missing(deal, run, o
     opp_id = deal("qualify", triangle=False)
     with pytest.raises(ApprovalRequired) as err:
         run(opportunities.advance_stage, opp_id, actor=org.actor("rep"))
-    assert err.value.details == {"gate": "ATI"}
+    assert err.value.details["gate"] == "ATI"
     assert err.value.missing == ["SR (solution responsible) assigned", "FR (fulfillment responsible) assigned"]
+    assert err.value.details["missing_names"] == ["triangle_complete.sr", "triangle_complete.fr"]
     assert "ATI" in err.value.message and "SR (solution responsible) assigned" in err.value.message
     assert store.get("opportunities", opp_id).stage == "qualify"
 
