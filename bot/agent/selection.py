@@ -50,8 +50,9 @@ def select(specs: Iterable[ToolSpec], audiences: frozenset[str], message: str, *
     scores = {name: score(spec, message) for name, spec in pool.items()}
     top = max(scores.values(), default=0)
     # A tool matching several words of the message beats those matching one ("new lead" is
-    # create_lead, not every lead tool); with only single-word matches, all of them stay.
-    floor = top if top >= 2 else 1
+    # create_lead, not every lead tool); with only single-word matches, all of them stay; a long
+    # message with several asks keeps every tool close to the best ("update the lead, then my approvals").
+    floor = 1 if top < 2 else top if top == 2 else top - 1
     ranked = [n for n in sorted(pool, key=lambda n: (-scores[n], n)) if scores[n] >= floor]
     for name in [*recent, *ranked, *hinted]:
         if name in pool and name not in chosen:

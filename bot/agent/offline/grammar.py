@@ -14,18 +14,30 @@ from bot.agent.offline.rules_common import Rule, first_of, matches, rx
 from bot.agent.offline.text import Command, Utterance, utterance
 from prompts.messages import render
 
-__all__ = ["Command", "detect_locale", "help_text", "parse"]
+__all__ = ["Command", "detect_locale", "has_chinese", "help_text", "parse"]
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+_WORD = re.compile(r"[A-Za-z][A-Za-z']*|[\u4e00-\u9fff]+")
+_NOT_LANGUAGE = {"opp", "lead", "acc", "apr", "q", "ct", "inv", "pay", "so", "co", "atc", "atb", "ati", "ar", "sr", "fr",
+                 "x", "k", "m", "w"}  # references, gate and role codes, amount suffixes: no language of their own
+
+
 def detect_locale(text: str, default: str = "en") -> str:
-    """The language the user wrote in: Chinese if any Han character, English if only Latin letters."""
-    if _CJK.search(text or ""):
-        return "zh"
-    if re.search(r"[A-Za-z]", text or ""):
-        return "en"
+    """The language the user wrote in. A message opening in Chinese is Chinese; one without any Han
+    character is English; one opening in Latin letters with Chinese inside ("Acme 的回款情况", or
+    "new lead 青岛海湾化工, contact 于洋") is either, so the user's own language (`default`) decides."""
+    for word in _WORD.findall(text or ""):
+        if _CJK.match(word):
+            return "zh"
+        if word.lower() not in _NOT_LANGUAGE:
+            return default if has_chinese(text) else "en"
     return default
+
+
+def has_chinese(text: str) -> bool:
+    return bool(_CJK.search(text or ""))
 
 
 # -- questions for the playbooks (the last rule: only what no command took) -----------------------

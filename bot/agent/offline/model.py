@@ -105,7 +105,7 @@ def _result_text(message: ToolMessage, locale: str) -> str:
         return render("confirm.ask", locale, summary=data.get("summary", ""))
     if status == "error":
         message = data.get("message", "")
-        if locale == "zh" and not grammar.detect_locale(message, "en") == "zh":
+        if locale == "zh" and not grammar.has_chinese(message):
             # Domain messages are English for now; say plainly in Chinese that nothing was done.
             message = render("offline.not_done", locale, message=message)
         lines = [message]

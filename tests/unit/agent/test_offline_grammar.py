@@ -565,3 +565,17 @@ def test_a_contract_number_is_not_a_date():
 @pytest.mark.parametrize("text, locale", [("hello", "en"), ("你好 OPP-12", "zh"), ("12345", "en")])
 def test_the_locale_is_the_language_written_in(text, locale):
     assert grammar.detect_locale(text, "en") == locale
+
+
+@pytest.mark.parametrize("text, default, expected", [
+    ("new lead 青岛海湾化工有限公司 from referral, contact 于洋", "en", "en"),
+    ("new lead 青岛海湾化工有限公司 from referral, contact 于洋", "zh", "zh"),
+    ("Acme 的回款情况", "zh", "zh"),
+    ("把OPP-12推进到投标", "en", "zh"),
+    ("OPP-12 下一步", "en", "zh"),
+    ("OPP-12 next step", "zh", "en"),
+    ("approve APR-3", "zh", "en"),
+    ("12345", "zh", "zh"),
+])
+def test_the_reply_language_follows_the_first_word_and_mixed_text_the_users_own(text, default, expected):
+    assert grammar.detect_locale(text, default) == expected

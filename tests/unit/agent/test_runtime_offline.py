@@ -216,3 +216,11 @@ def test_never_more_than_the_limit(limit):
 
     assert len(chosen) == limit
     assert len(set(names(chosen))) == limit
+
+
+def test_a_message_with_two_asks_keeps_the_tools_of_both():
+    from tools.registry import all_tools
+
+    chosen = names(selection.select(all_tools().values(), audiences_for(["sales_manager"]),
+                                    "Acme Robotics has a budget of 2M: update the lead, then my approvals", limit=10))
+    assert {"update_lead", "list_my_approvals", "decide_approval"} <= set(chosen)
