@@ -44,11 +44,15 @@ class ToolError(BaseModel):
 
     @property
     def text(self) -> str:
+        return self.text_in("en")
+
+    def text_in(self, locale: str) -> str:
+        """The message plus the choices, worded for a person in their language."""
         parts = [self.message]
         if self.did_you_mean:
-            parts.append("Did you mean: " + "; ".join(self.did_you_mean))
+            parts.append(render("tool.error.did_you_mean", locale, choices="; ".join(self.did_you_mean)))
         elif self.allowed:
-            parts.append("Allowed: " + ", ".join(str(a) for a in self.allowed[:20]))
+            parts.append(render("tool.error.allowed", locale, values=", ".join(str(a) for a in self.allowed[:20])))
         if self.problems and len(self.problems) > 1:
             parts += [f"- {p.field}: {p.message}" for p in self.problems[1:]]
         return "\n".join(parts)

@@ -69,17 +69,17 @@ def _invoke(name: str, raw_args: dict[str, Any] | BaseModel | None, ctx: ToolCon
     if spec is None:
         err = ToolError(error="unknown_tool", message=f"There is no tool named {name}",
                         allowed=sorted(all_tools()), hint=HINTS["unknown_tool"])
-        return ToolOutcome(status="error", tool=name, text=err.text, error=err)
+        return ToolOutcome(status="error", tool=name, text=err.text_in(ctx.locale), error=err)
     unknown = sorted(set(raw_args) - set(spec.args.model_fields)) if isinstance(raw_args, dict) else []
     if unknown:  # e.g. an `actor` or `user_id`: who acts comes from the chat identity, never an argument
         err = ToolError(error="bad_arguments", message=f"{name} takes no argument {', '.join(unknown)}",
                         field=unknown[0], allowed=list(spec.args.model_fields), hint=HINTS["bad_arguments"])
-        return ToolOutcome(status="error", tool=name, text=err.text, error=err)
+        return ToolOutcome(status="error", tool=name, text=err.text_in(ctx.locale), error=err)
     try:
         args = raw_args if isinstance(raw_args, spec.args) else spec.args.model_validate(raw_args or {})
     except ValidationError as e:
         err = from_validation(e, spec.args)
-        return ToolOutcome(status="error", tool=name, text=err.text, error=err)
+        return ToolOutcome(status="error", tool=name, text=err.text_in(ctx.locale), error=err)
     try:
         if spec.confirm is not None and name in ctx.confirm_tools and not confirmed:
             proposal = _propose(spec, args, ctx)
@@ -89,11 +89,11 @@ def _invoke(name: str, raw_args: dict[str, Any] | BaseModel | None, ctx: ToolCon
         result = spec.fn(args, ctx)
     except LTCError as e:
         err = from_domain(e, ctx.locale)
-        return ToolOutcome(status="error", tool=name, text=err.text, error=err)
+        return ToolOutcome(status="error", tool=name, text=err.text_in(ctx.locale), error=err)
     except Exception:  # never a stack trace to the user or the model
         log.exception("tool %s failed for user %s", name, ctx.actor.user_id)
         err = ToolError(error="internal", message=render("agent.internal_error", ctx.locale), hint=HINTS["internal"])
-        return ToolOutcome(status="error", tool=name, text=err.text, error=err)
+        return ToolOutcome(status="error", tool=name, text=err.text_in(ctx.locale), error=err)
     return ToolOutcome(status="ok", tool=name, text=getattr(result, "text", ""),
                        result=result.model_dump(mode="json"))
 
@@ -121,7 +121,7 @@ def confirm(token: str, ctx: ToolContext) -> ToolOutcome:
             uow.commit()
     except LTCError as e:
         err = from_domain(e, ctx.locale)
-        return ToolOutcome(status="error", tool="confirm", text=err.text, error=err)
+        return ToolOutcome(status="error", tool="confirm", text=err.text_in(ctx.locale), error=err)
     return invoke(action.tool, action.args, ctx, confirmed=True)
 
 
@@ -132,6 +132,6 @@ def cancel(token: str, ctx: ToolContext) -> ToolOutcome:
             uow.commit()
     except LTCError as e:
         err = from_domain(e, ctx.locale)
-        return ToolOutcome(status="error", tool="cancel", text=err.text, error=err)
+        return ToolOutcome(status="error", tool="cancel", text=err.text_in(ctx.locale), error=err)
     return ToolOutcome(status="cancelled", tool=action.tool, text=render("confirm.cancelled", ctx.locale,
                                                                         summary=action.summary))
