@@ -28,13 +28,21 @@ def daily_jobs(as_of: date | None = None) -> list[tuple[str, Callable]]:
 
 
 def run_jobs(app, as_of: date | None = None) -> list[tuple[str, int]]:
+    """(label, how many) per job. A failing job does not stop the ones after it; its error is raised at the end."""
     system = app.system_actor(Channel.SYSTEM)
-    results = []
+    results, failed = [], None
     for label, job in daily_jobs(as_of):
-        with app.uow() as uow:
-            n = job(system, uow)
-            uow.commit()
+        try:
+            with app.uow() as uow:
+                n = job(system, uow)
+                uow.commit()
+        except Exception as e:
+            log.warning("job %r failed: %r", label, e)
+            failed = failed or e
+            continue
         results.append((label, n))
+    if failed is not None:
+        raise failed
     return results
 
 

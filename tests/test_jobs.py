@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.context import AppContext
@@ -50,4 +51,27 @@ def test_the_scheduler_runs_the_jobs_on_its_thread_and_stops(tmp_path):
         time.sleep(0.05)
     scheduler.stop()
     assert scheduler.runs >= 2
+    app.close()
+
+
+def test_a_failing_job_does_not_hold_back_the_others(tmp_path, monkeypatch):
+    app = _app(tmp_path)
+    org = builders.build_org(app.uow)
+    opp = builders.make_deal(app.uow, org)
+    with app.uow() as uow:
+        req = approvals.request_gate(opp, "ATI", actor=org.actor("rep"), uow=uow).id
+        uow.commit()
+    with app.engine.begin() as conn:
+        conn.execute(update(t.approval_requests).where(t.approval_requests.c.id == req)
+                     .values(expires_at=utcnow() - timedelta(minutes=1)))
+
+    def broken(**_):
+        raise RuntimeError("a bad quote row")
+
+    monkeypatch.setattr("bot.jobs.quotes.expire_quotes", broken)
+    with pytest.raises(RuntimeError, match="bad quote row"):  # the failure is still reported...
+        run_jobs(app)
+    with app.engine.connect() as conn:  # ...after the jobs behind it ran
+        assert conn.execute(select(t.approval_requests.c.status).where(
+            t.approval_requests.c.id == req)).scalar_one() == "expired"
     app.close()
