@@ -17,6 +17,9 @@ from prompts.messages import render
 # The reply language of the tool call in progress (set by tools.runner.invoke): the resolver is
 # called from every tool, so it reads the language here instead of through every signature.
 LOCALE: ContextVar[str] = ContextVar("ltc_tool_locale", default="en")
+# While the runner previews a proposal: argument name → the reference it resolved to, so the
+# confirmed run acts on the record the user saw, even if a name would resolve otherwise later.
+RESOLVED: ContextVar[dict[str, str] | None] = ContextVar("ltc_tool_resolved", default=None)
 
 PREFIX = {"lead": "LEAD", "account": "ACC", "opportunity": "OPP", "approval": "APR", "quote": "Q"}
 def _label(kind: str) -> str:
@@ -46,20 +49,27 @@ def resolve(uow, actor: Actor, kind: str, text: str | int, *, field: str) -> int
     """The id of the one visible record of `kind` that `text` names."""
     found = ref_id(kind, text)
     if found is not None:
-        return found
+        return _noted(kind, field, found)
     if kind not in SEARCHABLE:
         raise ValidationFailed(render("resolve.bad_ref", LOCALE.get(), text=text, kind=_label(kind),
                                       example=f"{PREFIX[kind]}-00012"), field=field)
     hits = search_records(str(text), actor=actor, uow=uow, kinds=[kind], limit=6)
     pick = choose(hits)
     if pick is not None:
-        return pick.id
+        return _noted(kind, field, pick.id)
     if not hits:
         others = search_records(str(text), actor=actor, uow=uow, limit=3)
         raise NotFound(render("resolve.not_found", LOCALE.get(), text=text, kind=_label(kind)), field=field,
                        details={"did_you_mean": [h.label for h in others]} if others else None)
     raise ValidationFailed(render("resolve.ambiguous", LOCALE.get(), text=text, kind=_label(kind)), field=field,
                            details={"code": "ambiguous", "did_you_mean": [h.label for h in hits[:5]]})
+
+
+def _noted(kind: str, field: str, id_: int) -> int:
+    seen = RESOLVED.get()
+    if seen is not None:
+        seen[field] = f"{PREFIX[kind]}-{id_:05d}"
+    return id_
 
 
 def choose(hits: list[RecordHit]) -> RecordHit | None:

@@ -101,13 +101,20 @@ def _invoke(name: str, raw_args: dict[str, Any] | BaseModel | None, ctx: ToolCon
 def _propose(spec: ToolSpec, args: BaseModel, ctx: ToolContext) -> Proposal | None:
     # The preview is the real service call in a transaction that never commits: the same checks,
     # the same numbers, so the summary tells the truth and errors surface before anyone confirms.
-    preview = spec.fn(args, ctx.previewing())
+    seen: dict[str, str] = {}
+    pinned = resolve.RESOLVED.set(seen)
+    try:
+        preview = spec.fn(args, ctx.previewing())
+    finally:
+        resolve.RESOLVED.reset(pinned)
     summary = spec.confirm(preview, args, ctx.locale)
     if summary is None:
         return None
+    stored = args.model_dump(mode="json", exclude_none=True)
+    stored.update({name: ref for name, ref in seen.items() if name in stored})  # names → the records previewed
     with ctx.uow() as uow:
         made = confirmations.propose_action(
-            {"tool": spec.name, "args": args.model_dump(mode="json", exclude_none=True), "summary": summary},
+            {"tool": spec.name, "args": stored, "summary": summary},
             actor=ctx.actor, uow=uow, ttl_minutes=ctx.confirm_ttl_minutes)
         uow.commit()
     return Proposal(id=made.id, tool=made.tool, summary=made.summary, expires_at=made.expires_at, token=made.token)
