@@ -9,17 +9,15 @@ from pydantic import BaseModel, Field
 
 from domain.errors import NotFound, ValidationFailed
 from domain.services import collections as svc
-from domain.services import users as user_svc
 from domain.services.collections import AgingLine, PromiseView
 from domain.services.delivery import get_order
 from domain.services.payment_status import OpenInvoiceLine, PaymentStatusView, payment_status as status_svc
-from domain.services.search import similarity
 from prompts.messages import render
 from tools.context import ToolContext
 from tools.contracts import account_name, canonical, contract_of, joined
 from tools.format import day, money, table
 from tools.registry import ALL, FINANCE, MANAGER, REP, ToolResult, tool
-from tools.resolve import number, resolve
+from tools.resolve import number, person, resolve
 
 PAYMENT_WORDS = ("payment", "paid", "pay", "cash", "collect", "outstanding", "owe", "receivable", "status",
                  "回款", "付款", "收款", "到账", "欠款", "应收", "进度")
@@ -132,33 +130,11 @@ class OverdueResult(ToolResult):
     totals: dict[str, Decimal] = Field(description="currency → overdue balance")
 
 
-def _person(uow, ctx: ToolContext, text: str) -> int:
-    """'me', an email or a name (English or Chinese, fuzzy) → a user id."""
-    wanted = text.strip()
-    if wanted.lower() in ("me", "my", "mine", "i", "我", "我的", "本人"):
-        return ctx.actor.user_id
-    people = user_svc.list_users(actor=ctx.actor, uow=uow)
-    exact = [u.id for u in people if wanted.lower() in {(u.email or "").lower(), (u.name_en or "").lower(),
-                                                        (u.name_zh or "").lower()}]
-    if len(exact) == 1:
-        return exact[0]
-    scored = sorted(((max(similarity(wanted, u.name_en or "")[0], similarity(wanted, u.name_zh or "")[0]), u)
-                     for u in people), key=lambda t: -t[0])
-    good = [(s, u) for s, u in scored if s >= 0.6]
-    if len(good) == 1 or (len(good) > 1 and good[0][0] - good[1][0] >= 0.2):
-        return good[0][1].id
-    if good:
-        raise ValidationFailed(render("tool.cash.error.person_ambiguous", ctx.locale, text=text), field="owner",
-                               details={"code": "ambiguous", "did_you_mean": [f"{u.name_en} <{u.email}>"
-                                                                              for _, u in good[:5]]})
-    raise NotFound(render("tool.cash.error.person_unknown", ctx.locale, text=text), field="owner")
-
-
 @tool(audience=(REP, MANAGER, FINANCE), keywords=OVERDUE_WORDS)
 def list_overdue(args: ListOverdueArgs, ctx: ToolContext) -> OverdueResult:
     """List overdue invoices you can see (optionally one AR's): balance, days overdue, dunning level, promise."""
     with ctx.uow() as uow:
-        owner_id = _person(uow, ctx, args.owner) if args.owner else None
+        owner_id = person(uow, ctx, args.owner, field="owner") if args.owner else None
         report = svc.aging_report(actor=ctx.actor, uow=uow, owner_id=owner_id)
     lines = [x for x in report.lines if x.days_overdue >= args.min_days]
     totals: dict[str, Decimal] = {}

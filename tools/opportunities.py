@@ -6,18 +6,14 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from difflib import SequenceMatcher
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from domain.errors import ApprovalRequired, NotFound, PermissionDenied, ValidationFailed
 from domain.model.vocab import Stage
-from domain.normalize import person_norm
-from domain.policy_defaults import SYSTEM_EMAIL
 from domain.rbac import UseCase
 from domain.services import opportunities as svc
-from domain.services import users as user_svc
 from domain.services.approvals import ApprovalView
 from domain.services.base import begin
 from domain.services.opportunities import OpportunityView
@@ -26,41 +22,12 @@ from tools.approvals import amount_text, kind_label, missing_text, request_gate_
 from tools.context import ToolContext
 from tools.format import day, money, table
 from tools.registry import ALL, MANAGER, REP, ToolResult, tool
-from tools.resolve import resolve
+from tools.resolve import person, resolve
 
 DEAL_WORDS = ("deal", "deals", "opportunity", "opportunities", "opp", "商机", "机会点", "项目")
-SELF = frozenset({"me", "myself", "mine", "i", "我", "我的", "本人", "自己"})
 
 
 # --- people --------------------------------------------------------------------------------------------
-
-def person(uow, ctx: ToolContext, text: str, *, field: str) -> int:
-    """The id of the one active user `text` names (email, name in en/zh, "me"); else a pick-list error."""
-    wanted = text.strip()
-    if wanted.casefold() in SELF:
-        return ctx.actor.user_id
-    people = [u for u in user_svc.list_users(actor=ctx.actor, uow=uow) if u.active and u.email != SYSTEM_EMAIL]
-    key = person_norm(wanted)
-
-    def names(u) -> set[str]:
-        return {person_norm(n) for n in (u.name_en, u.name_zh or "", u.email, u.email.split("@")[0]) if n}
-
-    def label(u) -> str:
-        return f"{u.name_en}{' ' + u.name_zh if u.name_zh else ''} <{u.email}>"
-
-    exact = [u for u in people if key in names(u)]
-    found = exact or [u for u in people if any(key in n for n in names(u))]
-    if len(found) == 1:
-        return found[0].id
-    if found:
-        raise ValidationFailed(render("tool.person.ambiguous", ctx.locale, text=wanted), field=field,
-                               details={"code": "ambiguous", "did_you_mean": [label(u) for u in found[:6]]})
-    near = sorted(((max(SequenceMatcher(None, key, n).ratio() for n in names(u)), u) for u in people),
-                  key=lambda x: -x[0])
-    close = [label(u) for score, u in near[:3] if score >= 0.5]
-    raise NotFound(render("tool.person.unknown", ctx.locale, text=wanted), field=field,
-                   details={"did_you_mean": close} if close else None)
-
 
 def stage_label(stage: str, locale: str) -> str:
     return render(f"tool.deal.stage.{stage}", locale)

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import re
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
+from difflib import SequenceMatcher
 
 from domain.actor import Actor
 from domain.errors import NotFound, ValidationFailed
+from domain.normalize import person_norm
+from domain.policy_defaults import SYSTEM_EMAIL
+from domain.services import users as user_svc
 from domain.services.search import RecordHit, search_records
 from prompts.messages import render
+
+if TYPE_CHECKING:
+    from tools.context import ToolContext
 
 # The reply language of the tool call in progress (set by tools.runner.invoke): the resolver is
 # called from every tool, so it reads the language here instead of through every signature.
@@ -84,3 +92,34 @@ def choose(hits: list[RecordHit]) -> RecordHit | None:
     if len(hits) > 1 and top.score >= 0.6 and top.score - hits[1].score >= 0.2:
         return top
     return None
+
+
+SELF = frozenset({"me", "my", "myself", "mine", "i", "我", "我的", "本人", "自己"})
+
+
+def person(uow, ctx: ToolContext, text: str, *, field: str) -> int:
+    """The id of the one active user `text` names (email, name in en/zh, "me"); else a pick-list error."""
+    wanted = text.strip()
+    if wanted.casefold() in SELF:
+        return ctx.actor.user_id
+    people = [u for u in user_svc.list_users(actor=ctx.actor, uow=uow) if u.active and u.email != SYSTEM_EMAIL]
+    key = person_norm(wanted)
+
+    def names(u) -> set[str]:
+        return {person_norm(n) for n in (u.name_en, u.name_zh or "", u.email, u.email.split("@")[0]) if n}
+
+    def label(u) -> str:
+        return f"{u.name_en}{' ' + u.name_zh if u.name_zh else ''} <{u.email}>"
+
+    exact = [u for u in people if key in names(u)]
+    found = exact or [u for u in people if any(key in n for n in names(u))]
+    if len(found) == 1:
+        return found[0].id
+    if found:
+        raise ValidationFailed(render("tool.person.ambiguous", ctx.locale, text=wanted), field=field,
+                               details={"code": "ambiguous", "did_you_mean": [label(u) for u in found[:6]]})
+    near = sorted(((max(SequenceMatcher(None, key, n).ratio() for n in names(u)), u) for u in people),
+                  key=lambda x: -x[0])
+    close = [label(u) for score, u in near[:3] if score >= 0.5]
+    raise NotFound(render("tool.person.unknown", ctx.locale, text=wanted), field=field,
+                   details={"did_you_mean": close} if close else None)
