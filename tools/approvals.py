@@ -197,16 +197,19 @@ def request_gate_on(uow, ctx: ToolContext, opp_id: int, kind: str, note: str | N
     return GateRequestResult(approval=view, approvers=who, already_pending=bool(waiting), text=text)
 
 
-def _confirm_atc(result: GateRequestResult, args: RequestDecisionArgs, locale: str) -> str | None:
-    # The signing decision commits the company: the rep says yes before it goes out. Other gates go at once.
-    if args.decision != "ATC" or result.already_pending:
+def confirm_signing_gate(result, args, locale: str) -> str | None:
+    """The summary to confirm when a tool just asked for the ATC (request_decision, advance_stage into won).
+
+    The signing decision commits the company: the rep says yes before it goes out. Other gates go at once."""
+    approval = getattr(result, "approval", None)
+    if approval is None or approval.kind != "ATC" or result.already_pending:
         return None
-    c = result.approval.context
-    return render("tool.gate.confirm_atc", locale, ref=c.get("opportunity_ref", result.approval.subject_ref),
-                  name=c.get("opportunity_name", ""), amount=amount_text(result.approval), approvers=result.approvers)
+    c = approval.context
+    return render("tool.gate.confirm_atc", locale, ref=c.get("opportunity_ref", approval.subject_ref),
+                  name=c.get("opportunity_name", ""), amount=amount_text(approval), approvers=result.approvers)
 
 
-@tool(audience=(REP, MANAGER), keywords=GATE_WORDS + ("request", "申请"), writes=True, confirm=_confirm_atc)
+@tool(audience=(REP, MANAGER), keywords=GATE_WORDS + ("request", "申请"), writes=True, confirm=confirm_signing_gate)
 def request_decision(args: RequestDecisionArgs, ctx: ToolContext) -> GateRequestResult:
     """Request a deal's decision gate (ATI, solution_review, ATB or ATC) from its approvers."""
     with ctx.uow() as uow:

@@ -18,7 +18,7 @@ from domain.services.approvals import ApprovalView
 from domain.services.base import begin
 from domain.services.opportunities import OpportunityView
 from prompts.messages import render
-from tools.approvals import amount_text, kind_label, missing_text, request_gate_on, unkeyed, worded
+from tools.approvals import confirm_signing_gate, kind_label, missing_text, request_gate_on, unkeyed, worded
 from tools.context import ToolContext
 from tools.format import day, money, table
 from tools.registry import ALL, MANAGER, REP, ToolResult, tool
@@ -167,17 +167,8 @@ class AdvanceResult(ToolResult):
     already_pending: bool = False
 
 
-def _confirm_signing_gate(result: AdvanceResult, args: AdvanceStageArgs, locale: str) -> str | None:
-    # Moving into won asks for the ATC, the signing decision: the same yes as request_decision.
-    if result.approval is None or result.approval.kind != "ATC" or result.already_pending:
-        return None
-    c = result.approval.context
-    return render("tool.gate.confirm_atc", locale, ref=c.get("opportunity_ref", result.approval.subject_ref),
-                  name=c.get("opportunity_name", ""), amount=amount_text(result.approval), approvers=result.approvers)
-
-
 @tool(audience=(REP, MANAGER), keywords=DEAL_WORDS + ("advance", "move", "stage", "next stage", "推进", "阶段",
-                                                      "下一阶段", "进入"), writes=True, confirm=_confirm_signing_gate)
+                                                      "下一阶段", "进入"), writes=True, confirm=confirm_signing_gate)
 def advance_stage(args: AdvanceStageArgs, ctx: ToolContext) -> AdvanceResult:
     """Move a deal to its next stage; when a decision gate stands in the way, request it."""
     with worded(ctx.locale), ctx.uow() as uow:
