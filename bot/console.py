@@ -69,10 +69,15 @@ class ConsoleChat:
             self.turn(line)
 
     def turn(self, line: str):
-        result = self.agent.reply(actor=self.actor, text=line, thread_id=self.thread, locale=self.forced_locale)
+        try:
+            result = self.agent.reply(actor=self.actor, text=line, thread_id=self.thread, locale=self.forced_locale)
+        except LTCError as e:  # e.g. the account was deactivated meanwhile: say so, keep the REPL
+            self.out.print(Text(e.message, style="red"))
+            return None
         text = result.text
         for proposal in result.proposals:  # the panel below shows it, with the question
-            text = text.replace(render("confirm.ask", result.locale, summary=proposal.summary), "").strip()
+            text = text.replace(render("confirm.ask", result.locale, summary=proposal.summary,
+                                       minutes=proposal.minutes), "").strip()
         if text:
             self.out.print(text, soft_wrap=True)  # tables stay tables: the terminal wraps, not us
         for proposal in result.proposals:
@@ -93,7 +98,7 @@ class ConsoleChat:
             outcome = runner.cancel(proposal.token, ctx)
         style = "red" if outcome.status == "error" else ""
         self.out.print(Text(outcome.text, style=style))
-        self.agent.remember(self.thread, outcome.text)
+        self.agent.remember(self.thread, outcome.text, user_id=self.actor.user_id)
         return outcome
 
     def _flush_notices(self) -> None:

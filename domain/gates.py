@@ -108,10 +108,6 @@ def missing_for(names: list[str], opp: Opportunity, uow: Any) -> list[str]:
     return [gap.text for gap in gaps_for(names, opp, uow)]
 
 
-def missing_by_owner(names: list[str], opp: Opportunity, uow: Any) -> list[tuple[str, str]]:
-    return [(owner, gap.text) for owner, gap in gaps_by_owner(names, opp, uow)]
-
-
 def gap_details(gaps: list[Gap]) -> dict[str, Any]:
     """What an error carries next to its English `missing` list: each gap's name and params, in order."""
     return {"missing_names": [g.name for g in gaps], "missing_params": [dict(g.params) for g in gaps]}

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
 from typing import Any
 
 from domain.actor import Actor
+from domain.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -15,19 +15,16 @@ class ToolContext:
     uow: Callable[[], Any]
     playbooks: Any = None  # knowledge.retrieval.PlaybookSearch, when the index is built
     locale: str = "en"
-    # Tools that propose and wait for the user's yes (Settings.confirm_tools), and for how long.
-    confirm_tools: frozenset[str] = field(default_factory=frozenset)
+    # Tools that propose and wait for the user's yes (Settings.confirm_tools), and for how long. The
+    # default is the settings' default, so an edge that forgets to pass it still asks before acting.
+    confirm_tools: frozenset[str] = field(
+        default_factory=lambda: frozenset(Settings.model_fields["confirm_tools"].default_factory()))
     confirm_ttl_minutes: int = 10
     approval_ttl_hours: int = 72
-    dry_run: bool = False  # set by the runner while it previews a proposal: nothing commits
 
     def previewing(self) -> ToolContext:
         """The same context over units of work that never commit: a preview of a proposed write."""
-        return replace(self, uow=_DryRunFactory(self.uow), dry_run=True)
-
-    def today(self) -> date:
-        with self.uow() as uow:
-            return uow.now().date()
+        return replace(self, uow=_DryRunFactory(self.uow))
 
 
 class _DryRunFactory:

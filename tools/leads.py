@@ -50,10 +50,6 @@ def _lead_text(lead: LeadView, locale: str, key: str) -> str:
                   next=", ".join(lead.allowed_next) or "-")
 
 
-def _confirm_none(*_: object) -> None:
-    return None
-
-
 @tool(audience=(REP,), keywords=LEAD_WORDS + ("new", "新"), writes=True)
 def create_lead(args: CreateLeadArgs, ctx: ToolContext) -> LeadResult:
     """Create a lead (prospect) with company and contact; a duplicate returns the existing lead."""

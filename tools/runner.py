@@ -29,6 +29,7 @@ class Proposal(BaseModel):
     tool: str
     summary: str
     expires_at: datetime
+    minutes: int  # how long it may be confirmed
     token: str
 
 
@@ -45,12 +46,16 @@ class ToolOutcome(BaseModel):
         if self.status == "needs_confirmation":
             assert self.proposal is not None
             return {"status": "awaiting_user_confirmation", "summary": self.proposal.summary,
+                    "minutes": self.proposal.minutes,
                     "instruction": "Tell the user what will happen and that they must press Confirm (or answer y). "
                                    "You cannot confirm for them."}
         if self.status == "error":
             assert self.error is not None
             return {"status": "error", **self.error.model_dump(exclude_none=True)}
-        return {"status": self.status, **(self.result or {"text": self.text})}
+        data = dict(self.result or {"text": self.text})
+        if "status" in data:  # e.g. payment_status's own `status`: keep it, but the call's status wins
+            data["record_status"] = data.pop("status")
+        return {"status": self.status, **data}
 
 
 def invoke(name: str, raw_args: dict[str, Any] | BaseModel | None, ctx: ToolContext, *,
@@ -85,7 +90,8 @@ def _invoke(name: str, raw_args: dict[str, Any] | BaseModel | None, ctx: ToolCon
             proposal = _propose(spec, args, ctx)
             if proposal is not None:
                 return ToolOutcome(status="needs_confirmation", tool=name, proposal=proposal,
-                                   text=render("confirm.ask", ctx.locale, summary=proposal.summary))
+                                   text=render("confirm.ask", ctx.locale, summary=proposal.summary,
+                                              minutes=proposal.minutes))
         result = spec.fn(args, ctx)
     except LTCError as e:
         err = from_domain(e, ctx.locale)
@@ -117,7 +123,8 @@ def _propose(spec: ToolSpec, args: BaseModel, ctx: ToolContext) -> Proposal | No
             {"tool": spec.name, "args": stored, "summary": summary},
             actor=ctx.actor, uow=uow, ttl_minutes=ctx.confirm_ttl_minutes)
         uow.commit()
-    return Proposal(id=made.id, tool=made.tool, summary=made.summary, expires_at=made.expires_at, token=made.token)
+    return Proposal(id=made.id, tool=made.tool, summary=made.summary, expires_at=made.expires_at,
+                    minutes=ctx.confirm_ttl_minutes, token=made.token)
 
 
 def confirm(token: str, ctx: ToolContext) -> ToolOutcome:

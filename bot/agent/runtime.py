@@ -93,7 +93,8 @@ class Agent:
         locale = locale or detect_locale(text, person.locale)
         actor = replace(actor, via_agent=True)
         ctx = self.tool_context(actor, locale)
-        config = {"configurable": {"thread_id": thread_id}, "recursion_limit": self.settings.agent_max_steps}
+        config = {"configurable": {"thread_id": memory_key(thread_id, actor.user_id)},
+                  "recursion_limit": self.settings.agent_max_steps}
         with self.app.uow() as uow:
             today = uow.now().date()
             items = prompting.open_items(uow, actor)
@@ -106,7 +107,8 @@ class Agent:
         graph = create_agent(model, tools=toolkit(specs, ctx, outcomes), system_prompt=prompt,
                              checkpointer=self.checkpointer)
         turn_id = uuid.uuid4().hex
-        resolve.LOCALE.set(locale)  # argument errors raised before a tool runs speak the user's language too
+        # Argument errors raised before a tool runs speak the user's language too.
+        locale_token = resolve.LOCALE.set(locale)
         result = TurnResult(text="", outcomes=outcomes, bound_tools=[s.name for s in specs], locale=locale)
         try:
             state = graph.invoke({"messages": [HumanMessage(text, id=turn_id)]}, config=config)
@@ -122,6 +124,8 @@ class Agent:
         except Exception as e:  # the model endpoint or anything else: a sentence, never a trace
             result.error, result.text = self._failure(e, locale)
             self._close_dangling(graph, config)
+        finally:
+            resolve.LOCALE.reset(locale_token)
         if not result.text and outcomes:
             result.text = "\n\n".join(o.text for o in outcomes if o.text)
         result.latency_ms = (time.perf_counter() - started) * 1000
@@ -138,9 +142,9 @@ class Agent:
             return selection.eligible(specs, audiences)
         return selection.select(specs, audiences, text, limit=self.settings.agent_max_tools, recent=recent)
 
-    def remember(self, thread_id: str, text: str) -> None:
+    def remember(self, thread_id: str, text: str, *, user_id: int) -> None:
         """Put what happened outside the model (a confirmed proposal) into the thread's memory."""
-        config = {"configurable": {"thread_id": thread_id}}
+        config = {"configurable": {"thread_id": memory_key(thread_id, user_id)}}
         if self.checkpointer.get_tuple(config) is None:
             return
         graph = create_agent(OfflineCommandModel(today=_today()), tools=[],
@@ -218,6 +222,12 @@ class Agent:
         answered = [ToolMessage(content='{"status": "error", "message": "not run: the turn failed"}',
                                 tool_call_id=c["id"], name=c["name"]) for c in messages[-1].tool_calls]
         graph.update_state(config, {"messages": answered}, as_node="tools")
+
+
+def memory_key(thread_id: str, user_id: int) -> str:
+    """Memory is per chat thread *and* person: in a shared Slack thread, B's turns must not read the
+    tool results A's turns fetched (they may be out of B's sight)."""
+    return f"{thread_id}#u{user_id}"
 
 
 def _today():

@@ -54,7 +54,7 @@ def select(specs: Iterable[ToolSpec], audiences: frozenset[str], message: str, *
     # message with several asks keeps every tool close to the best ("update the lead, then my approvals").
     floor = 1 if top < 2 else top if top == 2 else top - 1
     ranked = [n for n in sorted(pool, key=lambda n: (-scores[n], n)) if scores[n] >= floor]
-    for name in [*recent, *ranked, *hinted]:
+    for name in [*ranked, *recent, *hinted]:  # what the message asks for first, then the thread's recent tools
         if name in pool and name not in chosen:
             chosen.append(name)
     if len(chosen) <= len(CORE):  # the message named nothing we know: offer the likeliest asks

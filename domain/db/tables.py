@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
 )
 
+from domain.model.confirmations import ACTION_STATUSES
 from domain.model.opportunities import CLOSED_STAGES
 from domain.model.vocab import (
     CURRENCIES,
@@ -795,7 +796,7 @@ pending_actions = Table(
     Column("expires_at", DateTime, nullable=False),
     Column("status", String(12), nullable=False, server_default="pending"),
     Column("decided_at", DateTime),
-    one_of("status", ["pending", "confirmed", "cancelled"]),
+    one_of("status", ACTION_STATUSES),
     CheckConstraint("expires_at > created_at", name="expiry_after_creation"),
     CheckConstraint("(status = 'pending') = (decided_at IS NULL)", name="decided_when_not_pending"),
 )

@@ -80,7 +80,7 @@ def _own_pending(uow, ctx, token: str, verb: str) -> PendingAction:
         raise Conflict(f"This proposal was already {action.status}; nothing more happens",
                        details=keyed(f"confirmation.already.{action.status}", {"status": action.status}))
     if action.expired(uow.now()):
-        raise ValidationFailed("This proposal expired (proposals live 10 minutes): ask again",
+        raise ValidationFailed("This proposal expired: ask again",
                                details=keyed("confirmation.expired", {"expired_at": action.expires_at.isoformat()}))
     return action
 

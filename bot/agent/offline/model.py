@@ -102,7 +102,7 @@ def _result_text(message: ToolMessage, locale: str) -> str:
         return _text(message)
     status = data.get("status")
     if status == "awaiting_user_confirmation":
-        return render("confirm.ask", locale, summary=data.get("summary", ""))
+        return render("confirm.ask", locale, summary=data.get("summary", ""), minutes=data.get("minutes", 10))
     if status == "error":
         message = data.get("message", "")
         if locale == "zh" and not grammar.has_chinese(message):

@@ -387,7 +387,7 @@ class _Run:
                 self.fail(f"{where}: answering {step.confirm} to {p.tool} gave {outcome.status}, expected {expected}"
                           f": {_short(outcome.text)}")
             if not step.confirm_as:
-                self.agent.remember(thread, outcome.text)
+                self.agent.remember(thread, outcome.text, user_id=ctx.actor.user_id)
         return "\n".join(texts)
 
     def _digest(self) -> dict[str, str]:

@@ -26,3 +26,15 @@ def test_advance_stage_to_an_earlier_gate_asks_at_once(deal, tool_ctx, store):
     opp = deal("qualify")
     out = runner.invoke("advance_stage", {"opportunity": f"OPP-{opp:05d}"}, tool_ctx("rep"))
     assert out.status == "ok" and store.rows("approvals")[-1].kind == "ATI"
+
+
+def test_the_proposal_says_how_long_it_may_be_confirmed(accepted, tool_ctx):
+    deal = accepted()
+    ctx = tool_ctx("rep", confirm_ttl_minutes=3)
+    runner.invoke("create_contract", {"opportunity": f"OPP-{deal.opp:05d}"}, ctx)
+    contract = runner.invoke("payment_status", {"of": f"OPP-{deal.opp:05d}"}, ctx)
+    assert contract.status == "ok" and "status" in contract.for_model()
+    assert contract.for_model()["status"] == "ok"  # the call's status, not the record's
+    out = runner.invoke("submit_contract", {"contract": f"OPP-{deal.opp:05d}"}, ctx)
+    assert out.status == "needs_confirmation" and out.proposal.minutes == 3
+    assert "3 minutes" in out.text and out.for_model()["minutes"] == 3
