@@ -76,7 +76,9 @@ class Agent:
         with self.app.uow() as uow:
             user = uow.users.get(actor.user_id)
             if user is None or not user.active:
-                raise PermissionDenied(render("agent.unknown_user", "zh" if user is None else user.locale))
+                # Nobody knows this person's language yet: say it in both.
+                raise PermissionDenied(render("agent.unknown_user", "zh") + "\n" + render("agent.unknown_user", "en")
+                                       if user is None else render("agent.unknown_user", user.locale))
             return Person(actor=actor, name=user.display_name(), locale=user.locale,
                           roles=sorted(r.value for r in user.roles))
 
