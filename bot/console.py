@@ -43,11 +43,14 @@ class ConsoleChat:
         self.locale = locale or self.person.locale
         self.thread = thread or f"console:{actor.user_id}:{uuid.uuid4().hex[:8]}"
         self.notifier = QueueNotifier()
+        self.backlog = 0  # outbox events delivered before the first prompt
 
     def banner(self) -> None:
         self.out.print(Text.assemble(("LTC Copilot ", "bold"), f"· {self.person.name} ({', '.join(self.person.roles)}) · ",
                                      (model_label(self.app.settings), "cyan")))
         self.out.print(Text(render("console.banner", self.locale), style="dim"))
+        if self.backlog:
+            self.out.print(Text(render("console.backlog", self.locale, n=self.backlog), style="dim"))
 
     def run(self) -> int:
         self.banner()
@@ -124,10 +127,8 @@ def run_console(app, out, *, email: str, locale: str | None = None, read: Callab
         playbooks = app.playbooks()
         if playbooks is not None:
             worker = app.outbox_worker([ChecklistNudger(app.uow, playbooks, chat.notifier)])
-            backlog = worker.run_once()  # events from before this session: delivered, not replayed here
+            chat.backlog = worker.run_once()  # events from before this session: delivered, not replayed here
             chat.notifier.items = queue.Queue()
-            if backlog:
-                out.print(Text(render("console.backlog", chat.locale, n=backlog), style="dim"))
             app.after_commit.append(worker.kick)
             worker.start()
             workers.append(worker)
