@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     confirmation_ttl_minutes: int = Field(10, ge=1, le=1440)
     jobs_interval_minutes: float = Field(60.0, gt=0, description="how often the in-process scheduler runs jobs")
 
+    # Slack. The bot token and signing secret serve HTTP events; the app token adds Socket Mode.
+    slack_bot_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "LTC_SLACK_BOT_TOKEN"))
+    slack_signing_secret: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "LTC_SLACK_SIGNING_SECRET"))
+    slack_app_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "LTC_SLACK_APP_TOKEN"),
+                                        description="xapp-... token; only `ltc slack` (Socket Mode) needs it")
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url or self.llm_model)
@@ -64,6 +71,8 @@ class Settings(BaseSettings):
             raise ValueError("LTC_ENV=prod needs DATABASE_URL pointing at PostgreSQL")
         if self.env == "prod" and self.llm_base_url and not self.llm_api_key:
             raise ValueError("LTC_ENV=prod with LLM_BASE_URL needs LLM_API_KEY (no default secrets outside dev)")
+        if self.env == "prod" and self.slack_bot_token and not self.slack_signing_secret:
+            raise ValueError("LTC_ENV=prod with SLACK_BOT_TOKEN needs SLACK_SIGNING_SECRET (no default secrets outside dev)")
         return self
 
 

@@ -182,6 +182,9 @@ class FakeUserRepository(FakeRepository):
     def by_email(self, email: str):
         return next((u for u in self.all() if u.email.lower() == email.lower()), None)
 
+    def by_slack_id(self, slack_user_id: str):
+        return next((u for u in self.all() if u.slack_user_id == slack_user_id), None)
+
     def managers(self) -> dict[int, int | None]:
         return {u.id: u.manager_id for u in self.all()}
 

@@ -86,6 +86,9 @@ class UserRepository(SqlRepository[User]):
     def by_email(self, email: str) -> User | None:
         return self.session.scalar(select(User).where(func.lower(t.users.c.email) == email.lower()))
 
+    def by_slack_id(self, slack_user_id: str) -> User | None:
+        return self.session.scalar(select(User).where(t.users.c.slack_user_id == slack_user_id))
+
     def managers(self) -> dict[int, int | None]:
         if self._managers is None:
             rows = self.session.execute(select(t.users.c.id, t.users.c.manager_id))

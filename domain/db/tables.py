@@ -843,3 +843,11 @@ outbox = Table(
     Column("last_error", Text),
     Index("ix_outbox_pending", "dispatched_at", "available_at"),
 )
+
+# Slack event ids already taken in: retries and duplicate deliveries are processed once, across replicas.
+slack_events = Table(
+    "slack_events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("received_at", DateTime, nullable=False),
+)

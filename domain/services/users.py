@@ -107,6 +107,22 @@ def set_team_manager(team_id: int, manager_id: int, *, actor: Actor, uow) -> Non
     audit(uow, ctx, "team", team.id, "set_manager", before, snapshot(team, ("manager_id",)))
 
 
+def link_slack_user(user_id: int, slack_user_id: str, *, actor: Actor, uow) -> UserView:
+    """Remember a person's Slack id (found by their email), so later messages map without a lookup."""
+    ctx = begin(uow, actor, UseCase.MANAGE_USERS)
+    user = uow.users.get(user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist", field="user_id")
+    if user.slack_user_id == slack_user_id:
+        return user_view(user)
+    if (other := uow.users.by_slack_id(slack_user_id)) is not None and other.id != user.id:
+        raise Conflict(f"Slack user {slack_user_id} already belongs to {other.email}", field="slack_user_id")
+    before = snapshot(user, ("slack_user_id",))
+    user.slack_user_id = slack_user_id
+    audit(uow, ctx, "user", user.id, "link_slack", before, snapshot(user, ("slack_user_id",)))
+    return user_view(user)
+
+
 def add_assignment_rule(data: AssignmentRuleCreate | dict, *, actor: Actor, uow) -> int:
     ctx = begin(uow, actor, UseCase.MANAGE_USERS)
     cmd = parse(AssignmentRuleCreate, data)
