@@ -1001,6 +1001,36 @@ def _tool_args(model, **values):
         raise CliError(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from None
 
 
+def cmd_serve(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
+    """The HTTP server: Slack events at /slack/events, /healthz."""
+    import uvicorn
+
+    from bot.server import create_server
+
+    if not ctx.schema_ready():
+        ctx.migrate()
+    uvicorn.run(create_server(ctx), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_slack(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
+    """Slack over Socket Mode: no public URL needed, only SLACK_BOT_TOKEN + SLACK_APP_TOKEN."""
+    settings = ctx.settings
+    if not settings.slack_app_token or not settings.slack_bot_token:
+        raise CliError("Socket Mode needs SLACK_BOT_TOKEN (xoxb-...) and SLACK_APP_TOKEN (xapp-...); "
+                       "for HTTP events use `ltc serve` with SLACK_SIGNING_SECRET")
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.agent.runtime import Agent
+    from bot.slack.app import SlackServices, create_app
+
+    if not ctx.schema_ready():
+        ctx.migrate()
+    app = create_app(settings, SlackServices(ctx, Agent(ctx)))
+    SocketModeHandler(app, settings.slack_app_token).start()
+    return 0
+
+
 # =============================================================================================
 # Parser and entry point
 # =============================================================================================
@@ -1032,6 +1062,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("init", cmd_init, "migrate the database to the latest schema and seed the default policies")
     add("demo", cmd_demo, "init, then seed the demo company (does nothing if it is already there)") \
         .add_argument("--reset", action="store_true", help="wipe the database first (deletes a SQLite file)")
+    p = add("serve", cmd_serve, "run the HTTP server (Slack events at /slack/events, /healthz)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    add("slack", cmd_slack, "run the Slack app over Socket Mode (needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN)")
     add("start", cmd_start, "init, seed the demo into an empty database, and print a summary")
     p = add("chat", cmd_chat, "chat with the agent in the console (offline command model unless LLM_* is set)", viewer)
     p.add_argument("--lang", choices=["en", "zh"], default=None, help="reply language (default: the user's)")

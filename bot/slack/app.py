@@ -1,0 +1,155 @@
+"""The Bolt app: mentions and DMs go to the agent, Confirm / Cancel buttons run proposals.
+
+Every listener acks at once and does the slow work in a lazy listener (Slack wants an answer in
+3 s). Each event id is recorded in the database before any work, so retries and duplicate
+deliveries run once. Who acts is always the Slack user of the payload, never text.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from bot.agent.runtime import Agent
+from bot.context import AppContext
+from bot.slack import blocks
+from bot.slack.events import EventLog
+from bot.slack.identity import IdentityResolver, SlackPerson
+from domain.errors import LTCError
+from domain.settings import Settings
+from prompts.messages import render
+from tools import runner
+
+log = logging.getLogger("ltc.slack")
+WORKING = "eyes"  # the reaction that says "working on it"
+
+
+@dataclass
+class SlackServices:
+    app: AppContext
+    agent: Agent
+    identity: IdentityResolver = field(init=False)
+    events: EventLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.identity = IdentityResolver(self.app)
+        self.events = EventLog(self.app.engine)
+
+
+def thread_key(channel: str, thread_ts: str) -> str:
+    return f"slack:{channel}:{thread_ts}"
+
+
+def create_app(settings: Settings, services: SlackServices, client: WebClient | None = None) -> App:
+    if client is None:
+        client = WebClient(token=settings.slack_bot_token)  # tests pass one pointed at a mock Web API
+    if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
+        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    app = App(signing_secret=settings.slack_signing_secret, client=client,
+              process_before_response=False)
+
+    def ack_now(ack: Ack) -> None:
+        ack()
+
+    def on_mention(body: dict, event: dict, client: WebClient) -> None:
+        _converse(services, body, event, client)
+
+    def on_message(body: dict, event: dict, client: WebClient) -> None:
+        # DMs only; channel messages reach us as app_mention. Bots (ourselves too) and edits are ignored.
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        _converse(services, body, event, client)
+
+    def on_confirm(body: dict, client: WebClient) -> None:
+        _decide(services, body, client, confirm=True)
+
+    def on_cancel(body: dict, client: WebClient) -> None:
+        _decide(services, body, client, confirm=False)
+
+    app.event("app_mention")(ack=ack_now, lazy=[on_mention])
+    app.event("message")(ack=ack_now, lazy=[on_message])
+    app.action(blocks.CONFIRM)(ack=ack_now, lazy=[on_confirm])
+    app.action(blocks.CANCEL)(ack=ack_now, lazy=[on_cancel])
+    return app
+
+
+def _converse(services: SlackServices, body: dict, event: dict, client: WebClient) -> None:
+    event_id = body.get("event_id")
+    if event_id and not services.events.first_time(event_id):
+        log.info("duplicate Slack event %s skipped", event_id)
+        return
+    channel, user = event.get("channel"), event.get("user")
+    if not channel or not user:
+        return
+    ts = event.get("ts")
+    thread_ts = event.get("thread_ts") or ts
+    person = services.identity.resolve(user, client)
+    if person.user_id is None:
+        _onboard(client, event, person)
+        return
+    _react(client.reactions_add, channel, ts)
+    try:
+        result = services.agent.reply(actor=person.actor(), text=_strip_mentions(event.get("text", "")),
+                                      thread_id=thread_key(channel, thread_ts))
+    except LTCError as e:  # e.g. deactivated meanwhile: tell only them
+        client.chat_postEphemeral(channel=channel, user=user, text=e.message, thread_ts=thread_ts)
+        return
+    finally:
+        _react(client.reactions_remove, channel, ts)
+    text = result.text
+    for proposal in result.proposals:  # the buttons ask; the sentence asking would say it twice
+        text = text.replace(render("confirm.ask", result.locale, summary=proposal.summary,
+                                   minutes=proposal.minutes), "").strip()
+    client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text or result.text,
+                            blocks=blocks.reply_blocks(text, result.proposals, result.locale))
+
+
+def _decide(services: SlackServices, body: dict, client: WebClient, *, confirm: bool) -> None:
+    user = (body.get("user") or {}).get("id")  # who clicked, from the signed payload
+    channel = (body.get("channel") or {}).get("id")
+    message = body.get("message") or {}
+    actions = body.get("actions") or []
+    if not user or not channel or not actions:
+        return
+    token = actions[0].get("value", "")
+    person = services.identity.resolve(user, client)
+    if person.user_id is None:
+        client.chat_postEphemeral(channel=channel, user=user, text=blocks.onboarding_text(person.email))
+        return
+    ctx = services.agent.tool_context(person.actor(), person.locale)
+    outcome = runner.confirm(token, ctx) if confirm else runner.cancel(token, ctx)
+    thread_ts = message.get("thread_ts") or message.get("ts")
+    if outcome.status == "error":  # not theirs, expired or already used: only the clicker sees why
+        client.chat_postEphemeral(channel=channel, user=user, text=outcome.text, thread_ts=thread_ts)
+        return
+    client.chat_update(channel=channel, ts=message.get("ts"), text=outcome.text,
+                       blocks=[blocks.text_section(outcome.text)])
+    if thread_ts:
+        services.agent.remember(thread_key(channel, thread_ts), outcome.text, user_id=person.user_id)
+
+
+def _onboard(client: WebClient, event: dict, person: SlackPerson) -> None:
+    text = blocks.onboarding_text(person.email)
+    if event.get("channel_type") == "im":
+        client.chat_postMessage(channel=event["channel"], text=text)
+    else:
+        client.chat_postEphemeral(channel=event["channel"], user=person.slack_user_id, text=text)
+
+
+def _react(call, channel: str, ts: str | None) -> None:
+    if not ts:
+        return
+    try:
+        call(channel=channel, timestamp=ts, name=WORKING)
+    except SlackApiError as e:  # a missing reaction must never cost the reply
+        log.info("reaction %s failed: %s", WORKING, e.response.get("error"))
+
+
+def _strip_mentions(text: str) -> str:
+    import re
+
+    return re.sub(r"<@[A-Z0-9]+>", "", text).strip()

@@ -1,0 +1,136 @@
+"""A mock Slack Web API on a free port, recording every call (method + arguments).
+
+    with SlackMock(users={"U1": "rep@example.com"}) as slack:
+        client = WebClient(token="xoxb-test", base_url=slack.base_url)
+        ...
+        slack.wait_for("chat.postMessage")[0].args["thread_ts"]
+
+It answers `ok: true` with plausible fields for the methods the app uses; `slack.rate_limit_once(m)`
+makes the next call of `m` answer 429 with Retry-After, as Slack does.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+TEAM, BOT_USER = "T0LTC", "U0BOT"
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    args: dict[str, Any]
+
+
+class SlackMock:
+    def __init__(self, users: dict[str, str | None] | None = None) -> None:
+        self.users = dict(users or {})  # Slack user id → profile email (None = no email)
+        self.calls: list[Call] = []
+        self._lock = threading.Lock()
+        self._limited: set[str] = set()
+        self._ts = 0
+        self.app = FastAPI()
+        self.app.add_api_route("/api/{method}", self._handle, methods=["GET", "POST"])
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def rate_limit_once(self, method: str) -> None:
+        self._limited.add(method)
+
+    def of(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str, n: int = 1, timeout: float = 20.0) -> list[Call]:
+        """The calls of `method` once there are at least `n` (lazy listeners run in threads)."""
+        deadline = time.monotonic() + timeout
+        while len(self.of(method)) < n:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{method} called {len(self.of(method))} times, wanted {n}: "
+                                     f"{[c.method for c in self.calls]}")
+            time.sleep(0.02)
+        return self.of(method)
+
+    async def _handle(self, method: str, request: Request) -> JSONResponse:
+        raw = await request.body()
+        args: dict[str, Any] = dict(request.query_params)
+        if raw:
+            if request.headers.get("content-type", "").startswith("application/json"):
+                args.update(json.loads(raw))
+            else:
+                args.update(parse_qsl(raw.decode()))
+        with self._lock:
+            self.calls.append(Call(method, args))
+            if method in self._limited:
+                self._limited.discard(method)
+                return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
+                                    headers={"Retry-After": "1"})
+            self._ts += 1
+            ts = f"1700000000.{self._ts:06d}"
+        return JSONResponse(self._answer(method, args, ts))
+
+    def _answer(self, method: str, args: dict[str, Any], ts: str) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "url": "https://ltc.slack.com/", "team": "LTC", "user": "ltc", "team_id": TEAM,
+                    "user_id": BOT_USER, "bot_id": "B0BOT"}
+        if method in ("chat.postMessage", "chat.update"):
+            return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts") or ts,
+                    "message": {"text": args.get("text"), "ts": args.get("ts") or ts}}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": ts}
+        if method == "users.info":
+            uid = args.get("user")
+            if uid not in self.users:
+                return {"ok": False, "error": "user_not_found"}
+            email = self.users[uid]
+            return {"ok": True, "user": {"id": uid, "team_id": TEAM, "name": uid.lower(), "is_bot": False,
+                                         "deleted": False, "profile": {"email": email} if email else {}}}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": f"D{args.get('users', 'X')}"}}
+        return {"ok": True}  # reactions.add / reactions.remove and the rest
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> SlackMock:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=2)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
+                                        name=f"slack-mock-{self.port}")
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the Slack mock did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> SlackMock:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
