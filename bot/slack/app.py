@@ -7,6 +7,7 @@ deliveries run once. Who acts is always the Slack user of the payload, never tex
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from slack_bolt import Ack, App
@@ -26,6 +27,7 @@ from tools import runner
 
 log = logging.getLogger("ltc.slack")
 WORKING = "eyes"  # the reaction that says "working on it"
+MENTION = re.compile(r"<@[A-Z0-9]+>")  # "<@U0BOT> new lead ...": the agent reads the words, not the ping
 
 
 @dataclass
@@ -150,6 +152,4 @@ def _react(call, channel: str, ts: str | None) -> None:
 
 
 def _strip_mentions(text: str) -> str:
-    import re
-
-    return re.sub(r"<@[A-Z0-9]+>", "", text).strip()
+    return MENTION.sub("", text).strip()

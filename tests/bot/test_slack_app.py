@@ -165,3 +165,43 @@ def test_cancel_leaves_the_approval_pending_and_updates_the_card(rig):
 
 def test_healthz_answers(rig):
     assert rig.http.get("/healthz").json()["ok"] is True
+
+
+def test_a_second_click_on_a_used_proposal_is_refused_and_decides_once(rig):
+    request = _pending_approval(rig)
+    token, message_ts = _propose(rig, request)
+    for _ in range(2):
+        rig.click("U0MGR", "ltc_confirm", token, channel="C0SALES", message_ts=message_ts,
+                  thread_ts="1700000050.000100")
+    rig.slack.wait_for("chat.update")
+    rig.slack.wait_for("chat.postEphemeral")
+    _settle(rig)
+    assert len(rig.slack.of("chat.update")) == 1
+    with rig.app.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.approval_decisions)).scalar_one() == 1
+
+
+def test_a_stale_timestamp_gets_401(rig):
+    import json
+
+    from tests.bot.conftest import sign
+
+    body = json.dumps({"type": "event_callback", "event_id": "EvOld", "event": _mention("U0REP", "my leads")})
+    headers = {"Content-Type": "application/json", **sign(body, ts=int(time.time()) - 3600)}
+    assert rig.http.post("/slack/events", content=body, headers=headers).status_code == 401
+    _settle(rig)
+    assert rig.slack.of("chat.postMessage") == []
+
+
+def test_a_rate_limited_reply_is_retried_after_retry_after(rig):
+    rig.slack.rate_limit_once("chat.postMessage")
+    rig.post_event(_mention("U0REP", "my leads"), event_id="EvLimited")
+    posts = rig.slack.wait_for("chat.postMessage", 2)
+    assert posts[0].args["thread_ts"] == posts[1].args["thread_ts"] == "1700000001.000100"
+
+
+def test_an_unknown_user_in_a_dm_is_answered_in_the_dm(rig):
+    rig.post_event({"type": "message", "channel_type": "im", "user": "U0GHOST", "text": "hi",
+                    "ts": "1700000003.000100", "channel": "D0GHOST"}, event_id="EvGhost")
+    note = rig.slack.wait_for("chat.postMessage")[0].args
+    assert note["channel"] == "D0GHOST" and "管理员" in note["text"] and "admin" in note["text"]
