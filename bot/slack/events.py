@@ -17,11 +17,13 @@ class EventLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert = dialect.insert(t.slack_events).on_conflict_do_nothing(index_elements=["event_id"])
+        # RETURNING tells whether this insert won: rowcount is not reliable on every driver (psycopg says 0 here).
+        self._insert = dialect.insert(t.slack_events).on_conflict_do_nothing(
+            index_elements=["event_id"]).returning(t.slack_events.c.event_id)
 
     def first_time(self, event_id: str) -> bool:
         """Record `event_id`; True only for the delivery that recorded it."""
         with self.engine.begin() as conn:
             result = conn.execute(self._insert, {"event_id": event_id,
                                                  "received_at": datetime.now(UTC).replace(tzinfo=None)})
-            return result.rowcount == 1
+            return result.first() is not None
