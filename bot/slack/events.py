@@ -17,7 +17,7 @@ class EventLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        # RETURNING tells whether this insert won: rowcount is not reliable on every driver (psycopg says 0 here).
+        # RETURNING tells whether this insert won: rowcount did not report it under psycopg.
         self._insert = dialect.insert(t.slack_events).on_conflict_do_nothing(
             index_elements=["event_id"]).returning(t.slack_events.c.event_id)
 
