@@ -11,16 +11,16 @@ makes the next call of `m` answer 429 with Retry-After, as Slack does.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from tests.loopback import serve
 
 TEAM, BOT_USER = "T0LTC", "U0BOT"
 
@@ -106,21 +106,7 @@ class SlackMock:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> SlackMock:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
-                                        name=f"slack-mock-{self.port}")
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the Slack mock did not start")
-            time.sleep(0.01)
+        self._server, self._thread, self.port = serve(self.app, "slack-mock")
         return self
 
     def stop(self) -> None:
