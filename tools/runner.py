@@ -74,17 +74,17 @@ def _invoke(name: str, raw_args: dict[str, Any] | BaseModel | None, ctx: ToolCon
     if spec is None:
         err = ToolError(error="unknown_tool", message=f"There is no tool named {name}",
                         allowed=sorted(all_tools()), hint=HINTS["unknown_tool"])
-        return ToolOutcome(status="error", tool=name, text=err.text_in(ctx.locale), error=err)
+        return _error(name, err, ctx)
     unknown = sorted(set(raw_args) - set(spec.args.model_fields)) if isinstance(raw_args, dict) else []
     if unknown:  # e.g. an `actor` or `user_id`: who acts comes from the chat identity, never an argument
         err = ToolError(error="bad_arguments", message=f"{name} takes no argument {', '.join(unknown)}",
                         field=unknown[0], allowed=list(spec.args.model_fields), hint=HINTS["bad_arguments"])
-        return ToolOutcome(status="error", tool=name, text=err.text_in(ctx.locale), error=err)
+        return _error(name, err, ctx)
     try:
         args = raw_args if isinstance(raw_args, spec.args) else spec.args.model_validate(raw_args or {})
     except ValidationError as e:
         err = from_validation(e, spec.args)
-        return ToolOutcome(status="error", tool=name, text=err.text_in(ctx.locale), error=err)
+        return _error(name, err, ctx)
     try:
         if spec.confirm is not None and name in ctx.confirm_tools and not confirmed:
             proposal = _propose(spec, args, ctx)
@@ -95,11 +95,11 @@ def _invoke(name: str, raw_args: dict[str, Any] | BaseModel | None, ctx: ToolCon
         result = spec.fn(args, ctx)
     except LTCError as e:
         err = from_domain(e, ctx.locale)
-        return ToolOutcome(status="error", tool=name, text=err.text_in(ctx.locale), error=err)
+        return _error(name, err, ctx)
     except Exception:  # never a stack trace to the user or the model
         log.exception("tool %s failed for user %s", name, ctx.actor.user_id)
         err = ToolError(error="internal", message=render("agent.internal_error", ctx.locale), hint=HINTS["internal"])
-        return ToolOutcome(status="error", tool=name, text=err.text_in(ctx.locale), error=err)
+        return _error(name, err, ctx)
     return ToolOutcome(status="ok", tool=name, text=getattr(result, "text", ""),
                        result=result.model_dump(mode="json"))
 
@@ -129,23 +129,30 @@ def _propose(spec: ToolSpec, args: BaseModel, ctx: ToolContext) -> Proposal | No
 
 def confirm(token: str, ctx: ToolContext) -> ToolOutcome:
     """The user said yes: spend the token (once), then run the stored call as that same user."""
-    try:
-        with ctx.uow() as uow:
-            action = confirmations.confirm_action(token, actor=ctx.actor, uow=uow)
-            uow.commit()
-    except LTCError as e:
-        err = from_domain(e, ctx.locale)
-        return ToolOutcome(status="error", tool="confirm", text=err.text_in(ctx.locale), error=err)
+    action = _answer(confirmations.confirm_action, token, ctx)
+    if isinstance(action, ToolOutcome):
+        return action
     return invoke(action.tool, action.args, ctx, confirmed=True)
 
 
 def cancel(token: str, ctx: ToolContext) -> ToolOutcome:
-    try:
-        with ctx.uow() as uow:
-            action = confirmations.cancel_action(token, actor=ctx.actor, uow=uow)
-            uow.commit()
-    except LTCError as e:
-        err = from_domain(e, ctx.locale)
-        return ToolOutcome(status="error", tool="cancel", text=err.text_in(ctx.locale), error=err)
+    action = _answer(confirmations.cancel_action, token, ctx)
+    if isinstance(action, ToolOutcome):
+        return action
     return ToolOutcome(status="cancelled", tool=action.tool, text=render("confirm.cancelled", ctx.locale,
                                                                         summary=action.summary))
+
+
+def _answer(decide, token: str, ctx: ToolContext):
+    """Confirm or cancel a proposal in its own transaction: the stored action, or the refusal as an outcome."""
+    try:
+        with ctx.uow() as uow:
+            action = decide(token, actor=ctx.actor, uow=uow)
+            uow.commit()
+    except LTCError as e:
+        return _error(decide.__name__.removesuffix("_action"), from_domain(e, ctx.locale), ctx)
+    return action
+
+
+def _error(tool: str, err: ToolError, ctx: ToolContext) -> ToolOutcome:
+    return ToolOutcome(status="error", tool=tool, text=err.text_in(ctx.locale), error=err)
