@@ -19,6 +19,7 @@ from bot.agent.runtime import Agent
 from bot.context import AppContext
 from bot.slack import blocks
 from bot.slack.events import EventLog
+from bot.slack.home import register_home
 from bot.slack.identity import IdentityResolver, SlackPerson
 from domain.errors import LTCError
 from domain.settings import Settings
@@ -76,6 +77,7 @@ def create_app(settings: Settings, services: SlackServices, client: WebClient | 
     app.event("message")(ack=ack_now, lazy=[on_message])
     app.action(blocks.CONFIRM)(ack=ack_now, lazy=[on_confirm])
     app.action(blocks.CANCEL)(ack=ack_now, lazy=[on_cancel])
+    register_home(app, services)
     return app
 
 

@@ -101,6 +101,10 @@ class SlackMock:
                                          "deleted": False, "profile": {"email": email} if email else {}}}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": f"D{args.get('users', 'X')}"}}
+        if method == "views.publish":
+            view = args.get("view")
+            view = json.loads(view) if isinstance(view, str) else (view or {})
+            return {"ok": True, "view": {**view, "id": f"VHOME{ts[-6:]}", "hash": ts}}
         return {"ok": True}  # reactions.add / reactions.remove and the rest
 
     # -- lifecycle ----------------------------------------------------------------------------
