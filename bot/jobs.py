@@ -13,25 +13,35 @@ from collections.abc import Callable
 from datetime import date
 
 from domain.actor import Channel
-from domain.services import approvals, billing, collections, quotes
+from domain.services import approvals, billing, collections, quotes, reminders
+from domain.settings import Settings, get_settings
 
 log = logging.getLogger("ltc.jobs")
 
 
-def daily_jobs(as_of: date | None = None) -> list[tuple[str, Callable]]:
+def daily_jobs(as_of: date | None = None, settings: Settings | None = None) -> list[tuple[str, Callable]]:
+    settings = settings or get_settings()
     return [
         ("quotes expired", lambda actor, uow: len(quotes.expire_quotes(actor=actor, uow=uow, as_of=as_of))),
         ("approvals expired", lambda actor, uow: approvals.expire_approvals(actor=actor, uow=uow)),
         ("date milestones invoiced", lambda actor, uow: billing.bill_due_milestones(actor=actor, uow=uow, as_of=as_of)),
         ("dunning reminders", lambda actor, uow: len(collections.run_dunning(actor=actor, uow=uow, as_of=as_of).raised)),
+        ("chat reminders", lambda actor, uow: _reminders(actor, uow, as_of, settings)),
     ]
+
+
+def _reminders(actor, uow, as_of: date | None, s: Settings) -> int:
+    return reminders.raise_reminders(actor=actor, uow=uow, as_of=as_of, remind_after_hours=s.approval_remind_hours,
+                                     escalate_after_hours=s.approval_escalate_hours,
+                                     quote_notice_days=s.quote_expiry_notice_days,
+                                     milestone_notice_days=s.milestone_notice_days).total
 
 
 def run_jobs(app, as_of: date | None = None) -> list[tuple[str, int]]:
     """(label, how many) per job. A failing job does not stop the ones after it; its error is raised at the end."""
     system = app.system_actor(Channel.SYSTEM)
     results, failed = [], None
-    for label, job in daily_jobs(as_of):
+    for label, job in daily_jobs(as_of, app.settings):
         try:
             with app.uow() as uow:
                 n = job(system, uow)

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         description="tools that propose and wait for the user's yes (some only above a threshold)")
     confirmation_ttl_minutes: int = Field(10, ge=1, le=1440)
     jobs_interval_minutes: float = Field(60.0, gt=0, description="how often the in-process scheduler runs jobs")
+    # Reminders the jobs raise (each once per fact; chat surfaces deliver them).
+    approval_remind_hours: int = Field(24, ge=1, description="remind approvers of a step waiting this long")
+    approval_escalate_hours: int = Field(48, ge=1, description="escalate a step waiting this long to the approvers' managers")
+    quote_expiry_notice_days: int = Field(3, ge=0, description="tell the AR this many days before a quote expires")
+    milestone_notice_days: int = Field(3, ge=0, description="tell FR and AR this many days before a milestone is due")
 
     # Slack. The bot token and signing secret serve HTTP events; the app token adds Socket Mode.
     slack_bot_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "LTC_SLACK_BOT_TOKEN"))
@@ -60,6 +65,8 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "LTC_SLACK_SIGNING_SECRET"))
     slack_app_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "LTC_SLACK_APP_TOKEN"),
                                         description="xapp-... token; only `ltc slack` (Socket Mode) needs it")
+    slack_deal_channels: bool = Field(False, description="on ATI approval, open a channel per deal for its iron triangle")
+    slack_channel_prefix: str = Field("deal-", max_length=20, description="deal channels are named <prefix><opp-ref>-<name>")
 
     @property
     def llm_configured(self) -> bool:
@@ -73,6 +80,8 @@ class Settings(BaseSettings):
             raise ValueError("LTC_ENV=prod with LLM_BASE_URL needs LLM_API_KEY (no default secrets outside dev)")
         if self.env == "prod" and self.slack_bot_token and not self.slack_signing_secret:
             raise ValueError("LTC_ENV=prod with SLACK_BOT_TOKEN needs SLACK_SIGNING_SECRET (no default secrets outside dev)")
+        if self.approval_escalate_hours <= self.approval_remind_hours:
+            raise ValueError("LTC_APPROVAL_ESCALATE_HOURS must be longer than LTC_APPROVAL_REMIND_HOURS")
         return self
 
 

@@ -337,6 +337,10 @@ class FakeQuoteRepository(FakeRepository):
         return [q for q in self.all() if q.status in ("draft", "pending_approval", "approved", "rejected", "sent")
                 and q.valid_until is not None and q.valid_until < today]
 
+    def open_expiring(self, today, until) -> list:
+        return [q for q in self.all() if q.status in ("approved", "sent") and q.valid_until is not None
+                and today <= q.valid_until <= until]
+
     def won_line_discounts(self, product_ids, *, since) -> list[tuple]:
         opps = self.uow.tables["opportunities"]
         return [(line.discount_pct, opps[q.opportunity_id].owner_id, q.opportunity_id)
@@ -412,6 +416,10 @@ class FakeOrderRepository(FakeRepository):
 
     def by_number(self, number: str):
         return next((o for o in self.all() if o.number.upper() == number.strip().upper()), None)
+
+    def with_milestones_due(self, until) -> list:
+        return [o for o in self.all() if o.status == "open"
+                and any(m.status == "planned" and m.planned_date <= until for m in o.milestones)]
 
 
 class FakeInvoiceRepository(FakeRepository):

@@ -250,8 +250,9 @@ def list_my_approvals(args: NoArgs, ctx: ToolContext) -> ApprovalListResult:
 class DecideApprovalArgs(BaseModel):
     approval: str = Field(min_length=1, max_length=40, description="approval reference (APR-00003 or 3)",
                           examples=["APR-00003"])
-    decision: Literal["approve", "reject"] = Field(description="approve or reject the step waiting for me")
-    comment: str | None = Field(None, max_length=2000, description="why; required to reject",
+    decision: Literal["approve", "reject", "revise"] = Field(
+        description="approve, reject, or revise (request changes: a discount quote goes back to draft)")
+    comment: str | None = Field(None, max_length=2000, description="why; required to reject or revise",
                                 examples=["price parity ok", "折扣过高，请调整方案"])
 
 

@@ -329,6 +329,12 @@ class QuoteRepository(SqlRepository[Quote]):
             t.quotes.c.status.in_(["draft", "pending_approval", "approved", "rejected", "sent"]),
             t.quotes.c.valid_until < today).order_by(t.quotes.c.id)))
 
+    def open_expiring(self, today, until) -> list[Quote]:
+        """Approved or sent quotes whose validity ends between today and `until` (inclusive)."""
+        return list(self.session.scalars(select(Quote).where(
+            t.quotes.c.status.in_(["approved", "sent"]), t.quotes.c.valid_until >= today,
+            t.quotes.c.valid_until <= until).order_by(t.quotes.c.id)))
+
     def won_line_discounts(self, product_ids: list[int], *, since: datetime) -> list[tuple]:
         """(line discount %, deal owner, deal id) of accepted quotes on deals won since `since`."""
         if not product_ids:
@@ -415,6 +421,13 @@ class OrderRepository(SqlRepository[Order]):
 
     def by_number(self, number: str) -> Order | None:
         return self.session.scalar(select(Order).where(func.upper(t.orders.c.number) == number.strip().upper()))
+
+    def with_milestones_due(self, until) -> list[Order]:
+        """Open orders with a milestone still planned on or before `until`."""
+        due = select(t.delivery_milestones.c.order_id).where(t.delivery_milestones.c.status == "planned",
+                                                             t.delivery_milestones.c.planned_date <= until)
+        return list(self.session.scalars(select(Order).where(t.orders.c.status == "open", t.orders.c.id.in_(due))
+                                         .order_by(t.orders.c.id)))
 
 
 class InvoiceRepository(SqlRepository[Invoice]):

@@ -383,7 +383,7 @@ approval_decisions = Table(
     one_of("outcome", values(Outcome)),
     # Exactly one decision per step, however many clicks race for it.
     UniqueConstraint("request_id", "step_seq"),
-    CheckConstraint("outcome <> 'reject' OR comment IS NOT NULL", name="reject_has_reason"),
+    CheckConstraint("outcome NOT IN ('reject', 'revise') OR comment IS NOT NULL", name="reject_has_reason"),
 )
 
 products = Table(
@@ -850,4 +850,50 @@ slack_events = Table(
     metadata,
     Column("event_id", String(64), primary_key=True),
     Column("received_at", DateTime, nullable=False),
+)
+
+CHAT_SURFACES = ("slack", "wecom")
+
+# Approval cards posted to people in chat, one per approver (or escalation manager) per surface:
+# when the request is decided or closed, every copy is updated in place.
+chat_cards = Table(
+    "chat_cards",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("surface", String(10), nullable=False),
+    Column("approval_id", Integer, ForeignKey("approval_requests.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("channel", String(64), nullable=False),  # Slack: the DM channel; WeCom: the userid
+    Column("message_id", String(128), nullable=False),  # Slack: the message ts; WeCom: the card's task id
+    Column("posted_at", DateTime, nullable=False),
+    one_of("surface", CHAT_SURFACES),
+    UniqueConstraint("surface", "approval_id", "user_id"),
+    Index("ix_chat_cards_approval", "approval_id"),
+)
+
+# Where a deal lives in chat: its iron-triangle channel, and the thread it was last worked in
+# (the requester hears of a decision there).
+deal_conversations = Table(
+    "deal_conversations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("surface", String(10), nullable=False),
+    Column("opportunity_id", Integer, ForeignKey("opportunities.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("thread_ts", String(64)),
+    Column("updated_at", DateTime, nullable=False),
+    one_of("surface", CHAT_SURFACES),
+    one_of("kind", ("channel", "thread")),
+    CheckConstraint("kind <> 'thread' OR thread_ts IS NOT NULL", name="thread_has_ts"),
+    UniqueConstraint("surface", "opportunity_id", "kind"),
+)
+
+# Chat notices already delivered (outbox key + recipient): the outbox delivers at least once,
+# people are told once.
+chat_notices = Table(
+    "chat_notices",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("sent_at", DateTime, nullable=False),
 )

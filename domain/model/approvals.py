@@ -98,7 +98,7 @@ class ApprovalRequest:
             raise InvalidTransition(f"{self.ref} has no pending step {decision.step_seq}")
         decision.request_id = self.id
         self.decisions.append(decision)
-        if decision.outcome == Outcome.REJECT.value:
+        if decision.outcome in (Outcome.REJECT.value, Outcome.REVISE.value):
             step.status = StepStatus.REJECTED.value
             for later in self.steps:
                 if later.seq > step.seq:

@@ -260,3 +260,53 @@ class RevenueRecognised(Event):
 
     def _key(self) -> str:
         return str(self.entry_id)
+
+
+@dataclass(frozen=True)
+class ApprovalReminderDue(Event):
+    """A step waited too long: level 1 reminds its approvers, level 2 escalates to their managers."""
+
+    approval_id: int
+    step_seq: int
+    level: int
+    hours_waiting: int
+
+    def _key(self) -> str:
+        return f"{self.approval_id}:{self.step_seq}:{self.level}"
+
+
+@dataclass(frozen=True)
+class QuoteExpiring(Event):
+    quote_id: int
+    opportunity_id: int
+    owner_id: int
+    valid_until: str
+
+    def _key(self) -> str:
+        return f"{self.quote_id}:{self.valid_until}"
+
+
+@dataclass(frozen=True)
+class DeliveryMilestoneDue(Event):
+    """A milestone not yet done is due soon (or late): its FR and the deal's AR hear of it once per date."""
+
+    milestone_id: int
+    order_id: int
+    opportunity_id: int
+    seq: int
+    planned_date: str
+
+    def _key(self) -> str:
+        return f"{self.milestone_id}:{self.planned_date}"
+
+
+@dataclass(frozen=True)
+class CollectionsDigestDue(Event):
+    """Once a day, each AR with overdue invoices gets one digest of them."""
+
+    owner_id: int
+    on: str
+    invoices: int
+
+    def _key(self) -> str:
+        return f"{self.owner_id}:{self.on}"

@@ -131,6 +131,7 @@ class StepStatus(StrEnum):
 class Outcome(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
+    REVISE = "revise"  # "request changes": not approved as it stands; the requester reworks it and asks again
 
 
 class ApproverScope(StrEnum):

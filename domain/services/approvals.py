@@ -259,11 +259,11 @@ def decide_approval(approval_id: int, outcome: str, *, actor: Actor, uow,
                     comment: str | None = None) -> ApprovalView:
     """Approve or reject the pending step. Deciding again returns the recorded outcome."""
     ctx = begin(uow, actor, UseCase.DECIDE_APPROVAL)
-    if outcome not in (Outcome.APPROVE.value, Outcome.REJECT.value):
-        raise ValidationFailed(f"Unknown outcome '{outcome}'", field="outcome", allowed=["approve", "reject"])
+    if outcome not in [o.value for o in Outcome]:
+        raise ValidationFailed(f"Unknown outcome '{outcome}'", field="outcome", allowed=[o.value for o in Outcome])
     comment = (comment or "").strip() or None
-    if outcome == Outcome.REJECT.value and not comment:
-        raise ValidationFailed("A rejection needs a comment saying why", field="comment",
+    if outcome in (Outcome.REJECT.value, Outcome.REVISE.value) and not comment:
+        raise ValidationFailed("A rejection or a request for changes needs a comment saying why", field="comment",
                                details=keyed("approval.reject_needs_comment"))
     request = lock_request(uow, approval_id)  # serialise racing decisions on PostgreSQL
     subject = SUBJECTS[request.subject_type](uow, request.subject_id)
@@ -315,7 +315,7 @@ def decide_approval(approval_id: int, outcome: str, *, actor: Actor, uow,
     else:
         emit(uow, ApprovalStepOpened(approval_id=request.id, step_seq=request.current_step,
                                      role=request.pending_step().role))
-    verb = {"approve": "approved", "reject": "rejected"}[outcome]
+    verb = {"approve": "approved", "reject": "rejected", "revise": "asked for changes on"}[outcome]
     tail = {"approved": "; the request is approved", "rejected": "; the request is rejected"}.get(
         request.status, f"; step {request.current_step} is next")
     return to_view(uow, request, message=f"You {verb} step {step.seq} of {request.ref}{tail}")

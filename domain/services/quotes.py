@@ -13,7 +13,7 @@ from domain.model import quotes as q
 from domain.model.events import QuoteStatusChanged
 from domain.model.message_keys import keyed
 from domain.model.quotes import Quote, QuoteLine
-from domain.model.vocab import ApprovalStatus, MemberRole
+from domain.model.vocab import ApprovalStatus, MemberRole, Outcome
 from domain.rbac import UseCase
 from domain.services import approvals as approval_svc
 from domain.services import opportunities as opp_svc
@@ -403,6 +403,11 @@ def _discount_rejected(uow, ctx: Ctx, request) -> None:
     if quote is None or quote.status != q.PENDING or quote.approval_id != request.id:
         return
     before = snapshot(quote, QUOTE_FIELDS)
+    if request.last_decision().outcome == Outcome.REVISE.value:  # changes requested: back to its author
+        quote.move_to(q.DRAFT)
+        quote.approval_id = None
+        _record(uow, ctx, quote, "changes_requested", before)
+        return
     quote.move_to(q.REJECTED)
     _record(uow, ctx, quote, "reject", before)
 

@@ -280,7 +280,7 @@ def test_unknown_outcome_is_refused(deal, run, org):
     req = run(approvals.request_gate, deal("qualify"), "ATI", actor=org.actor("rep"))
     with pytest.raises(ValidationFailed) as err:
         run(approvals.decide_approval, req.id, "maybe", actor=org.actor("manager"))
-    assert err.value.allowed == ["approve", "reject"]
+    assert err.value.allowed == ["approve", "reject", "revise"]
 
 
 def _custom_request(uow_factory, org, opp_id, requester, steps):

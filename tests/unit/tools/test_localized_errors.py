@@ -120,8 +120,8 @@ def test_deciding_ones_own_request_or_the_wrong_step_is_refused(deal, tool_ctx, 
     assert en == f"{req.ref} is about a deal you cannot see"
     assert zh == f"{req.ref} 涉及的商机你无权查看。"
     en, zh = in_both(tool_ctx, "manager", "decide_approval", {**args, "decision": "reject"}, "validation_failed")
-    assert en == "A rejection needs a comment saying why"
-    assert zh == "驳回时请填写意见，说明原因。"
+    assert en == "A rejection or a request for changes needs a comment saying why"
+    assert zh == "驳回或要求修改时请填写意见，说明原因。"
     assert store.get("approvals", req.id).status == "pending" and not store.get("approvals", req.id).decisions
 
 
