@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from bot.agent.runtime import Agent
 from bot.context import AppContext
 from bot.slack import blocks
+from bot.slack.commands import register as register_ltc
 from bot.slack.events import EventLog
 from bot.slack.home import register_home
 from bot.slack.identity import IdentityResolver, SlackPerson
@@ -77,6 +78,7 @@ def create_app(settings: Settings, services: SlackServices, client: WebClient | 
     app.event("message")(ack=ack_now, lazy=[on_message])
     app.action(blocks.CONFIRM)(ack=ack_now, lazy=[on_confirm])
     app.action(blocks.CANCEL)(ack=ack_now, lazy=[on_cancel])
+    register_ltc(app, services)
     register_home(app, services)
     return app
 

@@ -99,6 +99,10 @@ class SlackMock:
             email = self.users[uid]
             return {"ok": True, "user": {"id": uid, "team_id": TEAM, "name": uid.lower(), "is_bot": False,
                                          "deleted": False, "profile": {"email": email} if email else {}}}
+        if method in ("views.open", "views.update", "views.push"):
+            view = args.get("view")
+            view = json.loads(view) if isinstance(view, str) else dict(view or {})
+            return {"ok": True, "view": {**view, "id": args.get("view_id") or f"V{ts.replace('.', '')}"}}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": f"D{args.get('users', 'X')}"}}
         if method == "views.publish":
