@@ -36,7 +36,7 @@ def test_both_languages_of_a_playbook_share_its_front_matter_and_structure(books
 
 def test_every_stage_and_gate_playbook_carries_a_checklist_per_role(books):
     stages = ("qualify", "initiated", "solution", "bid", "negotiate")
-    gates = ("ATI", "solution_review", "ATB", "ATC")
+    gates = ("ATI", "solution_review", "ATB", "ATC", "discount")
     for lang in ("en", "zh"):
         for stage in stages:
             assert set(checklists(books, stage=stage, lang=lang)) == {"AR", "SR", "FR"}, (stage, lang)
