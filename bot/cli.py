@@ -885,6 +885,13 @@ def cmd_worker(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
         from bot.nudges import ChecklistNudger
 
         sinks.append(ChecklistNudger(ctx.uow, playbooks, ConsoleNotifier(out)))
+    if ctx.settings.slack_bot_token:  # a message this worker takes must still reach Slack
+        from slack_sdk import WebClient
+
+        from bot.agent.runtime import Agent
+        from bot.slack.app import SlackServices
+
+        sinks += SlackServices(ctx, Agent(ctx)).sinks(WebClient(token=ctx.settings.slack_bot_token))
     worker = ctx.outbox_worker(sinks)
     if args.once:
         n = worker.run_once()
@@ -1023,11 +1030,17 @@ def cmd_slack(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
 
     from bot.agent.runtime import Agent
     from bot.slack.app import SlackServices, create_app
+    from bot.slack.background import SlackBackground
 
     if not ctx.schema_ready():
         ctx.migrate()
-    app = create_app(settings, SlackServices(ctx, Agent(ctx)))
-    SocketModeHandler(app, settings.slack_app_token).start()
+    services = SlackServices(ctx, Agent(ctx))
+    app = create_app(settings, services)
+    background = SlackBackground(services, app.client).start()  # cards, notices, Home, jobs
+    try:
+        SocketModeHandler(app, settings.slack_app_token).start()
+    finally:
+        background.stop()
     return 0
 
 

@@ -1,8 +1,12 @@
 """The HTTP server (FastAPI): Slack's request URL and a health check.
 
 `ltc serve` runs it under uvicorn. The same Bolt app also runs over Socket Mode (`ltc slack`).
+When the server builds the Slack app itself (from settings), it also runs the Slack background
+work (outbox sinks and jobs) for as long as it serves.
 """
 from __future__ import annotations
+
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from slack_bolt import App
@@ -11,21 +15,36 @@ from slack_bolt.adapter.fastapi import SlackRequestHandler
 from bot.context import AppContext
 
 
-def slack_app_from_settings(app_context: AppContext) -> App | None:
-    """The Bolt app when Slack is configured (bot token + signing secret), else None."""
+def slack_from_settings(app_context: AppContext):
+    """(Bolt app, its background work) when Slack is configured (bot token + signing secret), else None."""
     settings = app_context.settings
     if not (settings.slack_bot_token and settings.slack_signing_secret):
         return None
     from bot.agent.runtime import Agent
     from bot.slack.app import SlackServices, create_app
+    from bot.slack.background import SlackBackground
 
-    return create_app(settings, SlackServices(app_context, Agent(app_context)))
+    services = SlackServices(app_context, Agent(app_context))
+    bolt = create_app(settings, services)
+    return bolt, SlackBackground(services, bolt.client)
 
 
-def create_server(app_context: AppContext, slack_app: App | None = None) -> FastAPI:
-    server = FastAPI(title="LTC Copilot")
-    slack_app = slack_app or slack_app_from_settings(app_context)
+def create_server(app_context: AppContext, slack_app: App | None = None, background=None) -> FastAPI:
+    if slack_app is None and (built := slack_from_settings(app_context)) is not None:
+        slack_app, background = built
     handler = SlackRequestHandler(slack_app) if slack_app is not None else None
+
+    @asynccontextmanager
+    async def lifespan(_server: FastAPI):
+        if background is not None:
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.stop()
+
+    server = FastAPI(title="LTC Copilot", lifespan=lifespan)
 
     @server.get("/healthz")
     def healthz() -> dict:

@@ -277,6 +277,8 @@ def _effect(result: DecisionResult, locale: str, tense: str = "effect") -> str:
     if v.status == "approved" and result.deal_stage:
         return render(f"tool.approval.{tense}_stage", locale, ref=v.subject_ref,
                       stage=render(f"tool.deal.stage.{result.deal_stage}", locale))
+    if v.status == "rejected" and v.decisions and v.decisions[-1].outcome == "revise":
+        return render(f"tool.approval.{tense}_revised", locale)
     if v.status in ("approved", "rejected"):
         return render(f"tool.approval.{tense}_{v.status}", locale)
     step = next((s for s in v.steps if s.seq == v.current_step), None)

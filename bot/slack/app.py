@@ -18,6 +18,8 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from bot.agent.runtime import Agent
 from bot.context import AppContext
 from bot.slack import blocks
+from bot import deal_conversations as places
+from bot.slack.approvals import ApprovalCards, register_approvals
 from bot.slack.commands import register as register_ltc
 from bot.slack.events import EventLog
 from bot.slack.home import register_home
@@ -42,6 +44,15 @@ class SlackServices:
     def __post_init__(self) -> None:
         self.identity = IdentityResolver(self.app)
         self.events = EventLog(self.app.engine)
+
+    def sinks(self, client: WebClient) -> list:
+        """The outbox sinks a Slack process runs: approval cards, notices, deal channels, App Home."""
+        from bot.slack.deal_channels import DealChannels
+        from bot.slack.home import HomeRefresher
+        from bot.slack.notify import SlackNotifier
+
+        return [ApprovalCards(self, client), SlackNotifier(self, client), DealChannels(self, client),
+                HomeRefresher(self, client)]
 
 
 def thread_key(channel: str, thread_ts: str) -> str:
@@ -68,11 +79,11 @@ def create_app(settings: Settings, services: SlackServices, client: WebClient | 
             return
         _converse(services, body, event, client)
 
-    def on_confirm(body: dict, client: WebClient) -> None:
-        _decide(services, body, client, confirm=True)
+    def on_confirm(body: dict, client: WebClient, respond) -> None:
+        _decide(services, body, client, respond, confirm=True)
 
-    def on_cancel(body: dict, client: WebClient) -> None:
-        _decide(services, body, client, confirm=False)
+    def on_cancel(body: dict, client: WebClient, respond) -> None:
+        _decide(services, body, client, respond, confirm=False)
 
     app.event("app_mention")(ack=ack_now, lazy=[on_mention])
     app.event("message")(ack=ack_now, lazy=[on_message])
@@ -80,6 +91,7 @@ def create_app(settings: Settings, services: SlackServices, client: WebClient | 
     app.action(blocks.CANCEL)(ack=ack_now, lazy=[on_cancel])
     register_ltc(app, services)
     register_home(app, services)
+    register_approvals(app, services)
     return app
 
 
@@ -112,12 +124,21 @@ def _converse(services: SlackServices, body: dict, event: dict, client: WebClien
                                    minutes=proposal.minutes), "").strip()
     client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text or result.text,
                             blocks=blocks.reply_blocks(text, result.proposals, result.locale))
+    _remember_deals(services, [o.result for o in result.outcomes if o.status == "ok"], channel, thread_ts)
 
 
-def _decide(services: SlackServices, body: dict, client: WebClient, *, confirm: bool) -> None:
+def _remember_deals(services: SlackServices, results: list, channel: str, thread_ts: str | None) -> None:
+    """The deals worked on here: their approvals' outcomes are told in this thread."""
+    if thread_ts:
+        opp_ids = set().union(*(places.opportunity_ids(r) for r in results)) if results else set()
+        places.remember(services.app.engine, "slack", opp_ids, places.Place(channel, thread_ts))
+
+
+def _decide(services: SlackServices, body: dict, client: WebClient, respond, *, confirm: bool) -> None:
     user = (body.get("user") or {}).get("id")  # who clicked, from the signed payload
-    channel = (body.get("channel") or {}).get("id")
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
     message = body.get("message") or {}
+    ephemeral = bool((body.get("container") or {}).get("is_ephemeral"))
     actions = body.get("actions") or []
     if not user or not channel or not actions:
         return
@@ -132,10 +153,14 @@ def _decide(services: SlackServices, body: dict, client: WebClient, *, confirm: 
     if outcome.status == "error":  # not theirs, expired or already used: only the clicker sees why
         client.chat_postEphemeral(channel=channel, user=user, text=outcome.text, thread_ts=thread_ts)
         return
-    client.chat_update(channel=channel, ts=message.get("ts"), text=outcome.text,
-                       blocks=[blocks.text_section(outcome.text)])
+    if ephemeral:  # an ephemeral message (a /ltc answer) has no ts to update: replace it via response_url
+        respond(text=outcome.text, blocks=[blocks.text_section(outcome.text)], replace_original=True)
+    else:
+        client.chat_update(channel=channel, ts=message.get("ts"), text=outcome.text,
+                           blocks=[blocks.text_section(outcome.text)])
     if thread_ts:
         services.agent.remember(thread_key(channel, thread_ts), outcome.text, user_id=person.user_id)
+        _remember_deals(services, [outcome.result] if outcome.status == "ok" else [], channel, thread_ts)
 
 
 def _onboard(client: WebClient, event: dict, person: SlackPerson) -> None:

@@ -13,7 +13,7 @@ from domain.actor import Actor
 from domain.model.events import ApprovalReminderDue, CollectionsDigestDue, DeliveryMilestoneDue, QuoteExpiring
 from domain.rbac import UseCase
 from domain.services import collections
-from domain.services.base import begin, emit
+from domain.services.base import begin, emit, job_date
 from domain.services.schemas import View
 
 
@@ -40,7 +40,7 @@ def raise_reminders(*, actor: Actor, uow, remind_after_hours: int, escalate_afte
                     quote_notice_days: int, milestone_notice_days: int, as_of: date | None = None) -> ReminderRun:
     begin(uow, actor, UseCase.RUN_JOBS)
     now = uow.now()
-    today = as_of or now.date()
+    today = job_date(uow, as_of)
     reminded = escalated = 0
     for request in uow.approvals.pending():
         step = request.pending_step()

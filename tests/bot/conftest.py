@@ -38,6 +38,8 @@ class SlackRig:
     org: builders.Org
     slack: SlackMock
     http: TestClient
+    services: SlackServices
+    client: WebClient
 
     def post_event(self, event: dict, *, event_id: str, retry: int | None = None, secret: str = SECRET):
         body = json.dumps({"token": "x", "team_id": "T0LTC", "api_app_id": "A0LTC", "type": "event_callback",
@@ -46,6 +48,12 @@ class SlackRig:
         if retry is not None:
             headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
         return self.http.post("/slack/events", content=body, headers=headers)
+
+    def post_form(self, form: dict):
+        """A form-encoded, signed request (slash commands, interactivity payloads)."""
+        body = urlencode(form)
+        return self.http.post("/slack/events", content=body,
+                              headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)})
 
     def click(self, user: str, action_id: str, value: str, *, channel: str, message_ts: str, thread_ts: str):
         payload = {"type": "block_actions", "team": {"id": "T0LTC"}, "user": {"id": user},
@@ -72,7 +80,8 @@ def rig(tmp_path):
         uow.commit()
     with SlackMock(users={"U0REP2": "rep2@example.com", "U0NOBODY": "stranger@elsewhere.example"}) as slack:
         client = WebClient(token="xoxb-test", base_url=slack.base_url)
-        bolt = create_app(settings, SlackServices(app, Agent(app)), client=client)
+        services = SlackServices(app, Agent(app))
+        bolt = create_app(settings, services, client=client)
         with TestClient(create_server(app, bolt)) as http:
-            yield SlackRig(app, org, slack, http)
+            yield SlackRig(app, org, slack, http, services, client)
     app.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select
@@ -17,20 +16,13 @@ from bot.slack import modals
 from domain.db import tables as t
 from prompts.messages import names, render
 from tests import builders
-from tests.bot.conftest import sign
 
 
 # -- signed requests -------------------------------------------------------------------------------
 
-def _post_form(rig, form: dict):
-    body = urlencode(form)
-    return rig.http.post("/slack/events", content=body,
-                         headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)})
-
-
 def command(rig, user: str, text: str, *, channel: str = "C0SALES"):
     """A slash command as Slack sends it (form-encoded); the response_url points at the mock."""
-    return _post_form(rig, {"token": "x", "team_id": "T0LTC", "api_app_id": "A0LTC", "command": "/ltc",
+    return rig.post_form({"token": "x", "team_id": "T0LTC", "api_app_id": "A0LTC", "command": "/ltc",
                             "text": text, "user_id": user, "channel_id": channel, "trigger_id": "13345.98.abc",
                             "response_url": f"{rig.slack.base_url}respond"})
 
@@ -42,13 +34,13 @@ def submit(rig, user: str, kind: str, values: dict):
                "view": {"id": "V0MODAL", "type": "modal", "callback_id": f"ltc_modal_{kind}", "hash": "h1",
                         "private_metadata": "",
                         "state": {"values": {block: {block: state} for block, state in values.items()}}}}
-    return _post_form(rig, {"payload": json.dumps(payload)})
+    return rig.post_form({"payload": json.dumps(payload)})
 
 
 def shortcut(rig, user: str, callback_id: str):
     payload = {"type": "shortcut", "team": {"id": "T0LTC"}, "user": {"id": user}, "api_app_id": "A0LTC",
                "token": "x", "callback_id": callback_id, "trigger_id": "1.2.4", "action_ts": str(time.time())}
-    return _post_form(rig, {"payload": json.dumps(payload)})
+    return rig.post_form({"payload": json.dumps(payload)})
 
 
 def typed(value: str | None) -> dict:
