@@ -17,7 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.agent.runtime import Agent
 from bot.context import AppContext
-from bot.slack import blocks
+from bot.slack import blocks, followups
 from bot import deal_conversations as places
 from bot.slack.approvals import ApprovalCards, register_approvals
 from bot.slack.commands import register as register_ltc
@@ -92,6 +92,7 @@ def create_app(settings: Settings, services: SlackServices, client: WebClient | 
     register_ltc(app, services)
     register_home(app, services)
     register_approvals(app, services)
+    followups.register_follow_ups(app, services, lambda *a: _answered(services, *a))
     return app
 
 
@@ -122,9 +123,19 @@ def _converse(services: SlackServices, body: dict, event: dict, client: WebClien
     for proposal in result.proposals:  # the buttons ask; the sentence asking would say it twice
         text = text.replace(render("confirm.ask", result.locale, summary=proposal.summary,
                                    minutes=proposal.minutes), "").strip()
-    client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text or result.text,
-                            blocks=blocks.reply_blocks(text, result.proposals, result.locale))
+    reply = blocks.reply_blocks(text, result.proposals, result.locale)
+    if len(result.outcomes) == 1:  # one record answered: its fields and the next steps as buttons
+        reply += followups.extra_blocks(result.outcomes[0], result.locale)
+    client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text or result.text, blocks=reply)
     _remember_deals(services, [o.result for o in result.outcomes if o.status == "ok"], channel, thread_ts)
+
+
+def _answered(services: SlackServices, person: SlackPerson, outcome, text: str, channel: str,
+              thread_ts: str | None) -> None:
+    """A button's answer belongs to the thread's conversation: the agent remembers it, deals too."""
+    if thread_ts:
+        services.agent.remember(thread_key(channel, thread_ts), text, user_id=person.user_id)
+        _remember_deals(services, [outcome.result] if outcome.status == "ok" else [], channel, thread_ts)
 
 
 def _remember_deals(services: SlackServices, results: list, channel: str, thread_ts: str | None) -> None:
@@ -158,9 +169,7 @@ def _decide(services: SlackServices, body: dict, client: WebClient, respond, *, 
     else:
         client.chat_update(channel=channel, ts=message.get("ts"), text=outcome.text,
                            blocks=[blocks.text_section(outcome.text)])
-    if thread_ts:
-        services.agent.remember(thread_key(channel, thread_ts), outcome.text, user_id=person.user_id)
-        _remember_deals(services, [outcome.result] if outcome.status == "ok" else [], channel, thread_ts)
+    _answered(services, person, outcome, outcome.text, channel, thread_ts)
 
 
 def _onboard(client: WebClient, event: dict, person: SlackPerson) -> None:

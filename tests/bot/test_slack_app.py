@@ -205,3 +205,42 @@ def test_an_unknown_user_in_a_dm_is_answered_in_the_dm(rig):
                     "ts": "1700000003.000100", "channel": "D0GHOST"}, event_id="EvGhost")
     note = rig.slack.wait_for("chat.postMessage")[0].args
     assert note["channel"] == "D0GHOST" and "管理员" in note["text"] and "admin" in note["text"]
+
+
+# -- field lists and follow-up buttons ----------------------------------------------------------
+
+def _follow_ups(blocks_: list[dict]) -> dict[str, dict]:
+    import json
+
+    return {e["text"]["text"]: json.loads(e["value"]) for b in blocks_ if b["type"] == "actions"
+            for e in b["elements"] if e["action_id"].startswith("ltc_follow_up_")}
+
+
+def test_a_new_lead_reply_lists_its_fields_and_a_follow_up_click_qualifies_it_as_the_clicker(rig):
+    with rig.app.uow() as uow:
+        uow.users.get(rig.org["rep"]).locale = "en"
+        uow.commit()
+    rig.post_event(_mention("U0REP", "new lead Acme Robotics from trade show, contact Li Wei"), event_id="EvFu")
+    post = rig.slack.wait_for("chat.postMessage")[0].args
+    fields = [f["text"] for b in post["blocks"] if b["type"] == "section" for f in b.get("fields", [])]
+    assert any("Acme Robotics" in f for f in fields) and any("Li Wei" in f for f in fields)
+    buttons = _follow_ups(post["blocks"])
+    (label, step), = buttons.items()  # a new lead can be qualified, not yet converted
+    assert label.startswith("Qualify LEAD-") and step["tool"] == "qualify_lead"
+    action_id = next(e["action_id"] for b in post["blocks"] if b["type"] == "actions" for e in b["elements"])
+    import json as _json
+
+    # Another rep's click runs as that rep: they may not touch this lead, and nothing changes.
+    rig.click("U0REP2", action_id, _json.dumps(step), channel="C0SALES", message_ts="1700000001.000200",
+              thread_ts="1700000001.000100")
+    refused = rig.slack.wait_for("chat.postMessage", 2)[1].args
+    with rig.app.engine.connect() as conn:
+        status = conn.execute(select(t.leads.c.status).where(t.leads.c.company == "Acme Robotics")).scalar_one()
+    assert status == "new" and refused["thread_ts"] == "1700000001.000100"
+    rig.click("U0REP", action_id, _json.dumps(step), channel="C0SALES", message_ts="1700000001.000200",
+              thread_ts="1700000001.000100")
+    answer = rig.slack.wait_for("chat.postMessage", 3)[2].args
+    with rig.app.engine.connect() as conn:
+        status = conn.execute(select(t.leads.c.status).where(t.leads.c.company == "Acme Robotics")).scalar_one()
+    assert status == "qualified" and answer["thread_ts"] == "1700000001.000100"
+    assert [s["tool"] for s in _follow_ups(answer["blocks"]).values()] == ["convert_lead"]
