@@ -6,7 +6,9 @@
         slack.wait_for("chat.postMessage")[0].args["thread_ts"]
 
 It answers `ok: true` with plausible fields for the methods the app uses; `slack.rate_limit_once(m)`
-makes the next call of `m` answer 429 with Retry-After, as Slack does.
+makes the next call of `m` answer 429 with Retry-After, as Slack does; `slack.fail_next(m, error)`
+makes the next call of `m` answer `ok: false` with that error (e.g. "missing_scope"). Channel names
+in `slack.taken_names` make conversations.create answer `name_taken`, as for an existing channel.
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ class SlackMock:
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._limited: set[str] = set()
+        self._failing: dict[str, list[str]] = {}  # method → errors for its next calls
+        self.taken_names: set[str] = set()  # channel names that exist already
         self._ts = 0
         self.app = FastAPI()
         self.app.add_api_route("/api/{method}", self._handle, methods=["GET", "POST"])
@@ -50,6 +54,10 @@ class SlackMock:
 
     def rate_limit_once(self, method: str) -> None:
         self._limited.add(method)
+
+    def fail_next(self, method: str, error: str) -> None:
+        with self._lock:
+            self._failing.setdefault(method, []).append(error)
 
     def of(self, method: str) -> list[Call]:
         with self._lock:
@@ -79,8 +87,15 @@ class SlackMock:
                 self._limited.discard(method)
                 return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
                                     headers={"Retry-After": "1"})
+            if self._failing.get(method):
+                return JSONResponse({"ok": False, "error": self._failing[method].pop(0)})
             self._ts += 1
             ts = f"1700000000.{self._ts:06d}"
+            if method == "conversations.create":  # under the lock: two creates of one name, one wins
+                name = args.get("name", "")
+                if name in self.taken_names:
+                    return JSONResponse({"ok": False, "error": "name_taken"})
+                self.taken_names.add(name)
         return JSONResponse(self._answer(method, args, ts))
 
     def _answer(self, method: str, args: dict[str, Any], ts: str) -> dict[str, Any]:
@@ -109,6 +124,13 @@ class SlackMock:
             view = args.get("view")
             view = json.loads(view) if isinstance(view, str) else (view or {})
             return {"ok": True, "view": {**view, "id": f"VHOME{ts[-6:]}", "hash": ts}}
+        if method == "conversations.create":
+            private = str(args.get("is_private", "")).lower() in ("true", "1")
+            return {"ok": True, "channel": {"id": f"C{ts.replace('.', '')[-8:]}", "name": args.get("name"),
+                                            "is_channel": not private, "is_group": private, "is_private": private,
+                                            "creator": BOT_USER, "is_member": True}}
+        if method in ("conversations.invite", "conversations.join", "conversations.info"):
+            return {"ok": True, "channel": {"id": args.get("channel"), "is_member": True}}
         return {"ok": True}  # reactions.add / reactions.remove and the rest
 
     # -- lifecycle ----------------------------------------------------------------------------
