@@ -135,7 +135,17 @@ def checklists(books: list[Playbook], *, stage: str | None = None, gate: str | N
     for s in book.sections:
         m = CHECKLIST_HEADING.match(s.heading.strip())
         if m:
-            items = [re.sub(r"^[-*]\s+(\[ \]\s*)?", "", line).strip()
-                     for line in s.text.splitlines() if re.match(r"^\s*[-*]\s+", line)]
-            result[m.group(1).upper()] = [i for i in items if i]
+            result[m.group(1).upper()] = [i for i in _bullets(s.text) if i]
     return result
+
+
+def _bullets(text: str) -> list[str]:
+    """The items of a bullet list; an item wrapped onto indented lines is joined back into one."""
+    items: list[str] = []
+    for line in text.splitlines():
+        if re.match(r"^\s*[-*]\s+", line):
+            items.append(re.sub(r"^\s*[-*]\s+(\[ \]\s*)?", "", line).strip())
+        elif items and line.startswith((" ", "\t")) and line.strip():
+            joiner = "" if re.match(r"[\u4e00-\u9fff]", line.strip()[:1]) else " "
+            items[-1] = f"{items[-1]}{joiner}{line.strip()}"
+    return items

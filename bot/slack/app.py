@@ -164,12 +164,12 @@ def _decide(services: SlackServices, body: dict, client: WebClient, respond, *, 
     if outcome.status == "error":  # not theirs, expired or already used: only the clicker sees why
         client.chat_postEphemeral(channel=channel, user=user, text=outcome.text, thread_ts=thread_ts)
         return
+    _answered(services, person, outcome, outcome.text, channel, thread_ts)  # first: decisions are told here
     if ephemeral:  # an ephemeral message (a /ltc answer) has no ts to update: replace it via response_url
         respond(text=outcome.text, blocks=[blocks.text_section(outcome.text)], replace_original=True)
     else:
         client.chat_update(channel=channel, ts=message.get("ts"), text=outcome.text,
                            blocks=[blocks.text_section(outcome.text)])
-    _answered(services, person, outcome, outcome.text, channel, thread_ts)
 
 
 def _onboard(client: WebClient, event: dict, person: SlackPerson) -> None:

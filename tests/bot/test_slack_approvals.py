@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.slack.approvals import ApprovalCards
+from bot.slack.background import SlackBackground
 from domain.db import tables as t
 from domain.outbox import dispatch_pending
 from domain.services import approvals, opportunities, quotes, reminders, users
@@ -21,13 +22,10 @@ THREAD = "1700000100.000100"  # where the rep works the deal in #sales
 
 @pytest.fixture
 def cards(rig):
-    """The outbox worker with the approval-card sink, woken by every commit (as `ltc serve` runs it)."""
-    worker = rig.app.outbox_worker([ApprovalCards(rig.services, rig.client)])
-    rig.app.after_commit.append(worker.kick)
-    worker.start()
-    yield worker
-    worker.stop()
-    rig.app.after_commit.remove(worker.kick)
+    """The Slack background work as `ltc serve` runs it: every Slack sink, woken by each commit."""
+    background = SlackBackground(rig.services, rig.client, jobs=False).start()
+    yield background
+    background.stop()
 
 
 def _call(rig, fn, *args, **kwargs):
@@ -59,6 +57,7 @@ def _submit_in_slack(rig, quote) -> None:
                           and "ltc_confirm" in _buttons(c.args.get("blocks") or [])])[0]
     token = _buttons(post["blocks"])["ltc_confirm"]
     rig.click("U0REP", "ltc_confirm", token, channel="C0SALES", message_ts="1700000101.000001", thread_ts=THREAD)
+    _wait(lambda: [u for u in rig.slack.of("chat.update") if u.args.get("channel") == "C0SALES"])  # confirmed
 
 
 def _card_for(rig, slack_user: str, n: int = 1):
@@ -78,10 +77,12 @@ def _buttons(blocks) -> dict[str, str]:
 
 
 def _card_ts(rig, card) -> str:
-    """The mock answers each post with a fresh ts; the card row remembers it."""
-    with rig.app.engine.connect() as conn:
-        return conn.execute(select(t.chat_cards.c.message_id).where(
-            t.chat_cards.c.channel == card.args["channel"])).scalar_one()
+    """The mock answers each post with a fresh ts; the card row remembers it (just after the post)."""
+    def row():
+        with rig.app.engine.connect() as conn:
+            return conn.execute(select(t.chat_cards.c.message_id).where(
+                t.chat_cards.c.channel == card.args["channel"])).scalar_one_or_none()
+    return _wait(row)
 
 
 def _updates(rig, channel: str) -> list:
@@ -139,8 +140,8 @@ def test_a_quote_needing_approval_dms_the_approver_a_card_and_a_click_approves_i
     assert _decisions(rig, approval_id) == [(rig.org["manager"], "approve", "slack")]
     told = _wait(lambda: [c for c in rig.slack.of("chat.postMessage")
                           if c.args.get("channel") == "C0SALES" and c.args.get("thread_ts") == THREAD
-                          and "<@U0REP>" in c.args.get("text", "")])
-    assert approval_id and "Approved" in told[0].args["text"]
+                          and "<@U0REP>" in c.args.get("text", "") and quote.ref in c.args["text"]])
+    assert "Approved" in told[0].args["text"]
     private = rig.slack.wait_for("chat.postEphemeral")[0].args
     assert private["user"] == "U0MGR" and "approved" in private["text"].lower()
 
@@ -222,7 +223,7 @@ def test_request_changes_sends_the_quote_back_to_draft_and_tells_the_requester(r
     view = view if isinstance(view, dict) else json.loads(view)
     _comment(rig, "U0MGR", view, "Ask for a 3-year term in exchange")
     told = _wait(lambda: [c for c in rig.slack.of("chat.postMessage") if c.args.get("thread_ts") == THREAD
-                          and "<@U0REP>" in c.args.get("text", "")])
+                          and "<@U0REP>" in c.args.get("text", "") and quote.ref in c.args["text"]])
     assert "Changes requested" in told[0].args["text"] and "3-year term" in told[0].args["text"]
     with rig.app.uow() as uow:
         q = uow.quotes.get(quote.id)
