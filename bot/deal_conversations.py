@@ -59,6 +59,16 @@ def remember(engine: Engine, surface: str, opp_ids: Iterable[int], place: Place,
         conn.execute(stmt)
 
 
+def claim(engine: Engine, surface: str, opportunity_id: int, place: Place, kind: str = "channel") -> Place:
+    """Remember `place` unless the deal has one of this kind already; returns the one that stands."""
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(T).values(surface=surface, opportunity_id=opportunity_id, kind=kind, channel=place.channel,
+                            thread_ts=place.thread_ts, updated_at=utcnow())
+    with engine.begin() as conn:
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["surface", "opportunity_id", "kind"]))
+    return find(engine, surface, opportunity_id, kind) or place
+
+
 def find(engine: Engine, surface: str, opportunity_id: int | None, kind: str) -> Place | None:
     if opportunity_id is None:
         return None

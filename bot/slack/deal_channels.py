@@ -17,18 +17,15 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from datetime import UTC, datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from bot import deal_conversations as places
 from bot.notice_log import NoticeLog
 from bot.notices import DEAL_TOPICS, DealNews, NoticeBuilder
 from bot.slack.notify import MAX_BLOCKS, esc, header, is_permanent, sections, slack_error, slack_ids
 from domain.actor import Channel
-from domain.db import tables as t
 from prompts.messages import render
 
 log = logging.getLogger("ltc.slack")
@@ -53,30 +50,6 @@ def channel_name(prefix: str, ref: str, name: str, n: int = 1) -> str:
     return base[:NAME_LIMIT - len(suffix)].rstrip("-_") + suffix
 
 
-class DealConversations:
-    """The deal's Slack channel in `deal_conversations` (kind 'channel')."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert = dialect.insert(t.deal_conversations).on_conflict_do_nothing(
-            index_elements=["surface", "opportunity_id", "kind"])
-
-    def channel(self, opportunity_id: int) -> str | None:
-        c = t.deal_conversations.c
-        with self.engine.connect() as conn:
-            return conn.scalar(select(c.channel).where(c.surface == SURFACE, c.opportunity_id == opportunity_id,
-                                                       c.kind == KIND))
-
-    def store(self, opportunity_id: int, channel: str) -> str:
-        """Remember the channel; returns the deal's channel (an earlier one wins)."""
-        with self.engine.begin() as conn:
-            conn.execute(self._insert, {"surface": SURFACE, "opportunity_id": opportunity_id, "kind": KIND,
-                                        "channel": channel, "thread_ts": None,
-                                        "updated_at": datetime.now(UTC).replace(tzinfo=None)})
-        return self.channel(opportunity_id) or channel
-
-
 class DealChannels:
     """`handle(key, topic, payload)`: an outbox sink for the topics in TOPICS."""
 
@@ -86,7 +59,6 @@ class DealChannels:
         self.app = services.app
         self.client = client
         self.builder = NoticeBuilder(self.app, Channel.SLACK, playbooks=self.app.playbooks)
-        self.conversations = DealConversations(self.app.engine)
         self.log = NoticeLog(self.app.engine, SURFACE)
 
     def handle(self, key: str, topic: str, payload: dict) -> None:
@@ -94,7 +66,8 @@ class DealChannels:
             return
         kickoff = topic == "GatePassed" and payload.get("kind") == "ATI"
         post_key = f"{key}:channel"
-        channel = self.conversations.channel(payload["opportunity_id"])
+        found = places.find(self.app.engine, SURFACE, payload["opportunity_id"], KIND)
+        channel = found.channel if found else None
         if not kickoff and (channel is None or self.log.sent(post_key)):
             return  # no channel (no ATI yet, or the setting came later): nothing to post in
         news = self.builder.deal_news(key, topic, payload)
@@ -123,7 +96,8 @@ class DealChannels:
             except SlackApiError as e:
                 if slack_error(e) != "name_taken" or n == NAME_TRIES:
                     raise
-        return self.conversations.store(news.opportunity_id, created["channel"]["id"])
+        return places.claim(self.app.engine, SURFACE, news.opportunity_id, places.Place(created["channel"]["id"]),
+                            KIND).channel
 
     def _invite(self, channel: str, news: DealNews) -> None:
         ids = slack_ids(self.app, (s.user_id for s in news.seats))
