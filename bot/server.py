@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from slack_bolt import App
-from slack_bolt.adapter.fastapi import SlackRequestHandler
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from starlette.concurrency import run_in_threadpool
 
 from bot.context import AppContext
 
@@ -32,7 +33,6 @@ def slack_from_settings(app_context: AppContext):
 def create_server(app_context: AppContext, slack_app: App | None = None, background=None) -> FastAPI:
     if slack_app is None and (built := slack_from_settings(app_context)) is not None:
         slack_app, background = built
-    handler = SlackRequestHandler(slack_app) if slack_app is not None else None
 
     @asynccontextmanager
     async def lifespan(_server: FastAPI):
@@ -48,13 +48,17 @@ def create_server(app_context: AppContext, slack_app: App | None = None, backgro
 
     @server.get("/healthz")
     def healthz() -> dict:
-        return {"ok": True, "schema_ready": app_context.schema_ready(), "slack": handler is not None}
+        return {"ok": True, "schema_ready": app_context.schema_ready(), "slack": slack_app is not None}
 
     @server.post("/slack/events")
     async def slack_events(request: Request) -> Response:
-        if handler is None:  # say so instead of a bare 404: Slack's dashboard shows this text
+        if slack_app is None:  # say so instead of a bare 404: Slack's dashboard shows this text
             return Response("Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET",
                             status_code=503)
-        return await handler.handle(request)
+        body = await request.body()
+        # Bolt's dispatch is synchronous (it runs the ack function inline): off the event loop, so one
+        # slow ack never holds up the other requests.
+        response = await run_in_threadpool(slack_app.dispatch, to_bolt_request(request, body))
+        return to_starlette_response(response)
 
     return server

@@ -64,8 +64,10 @@ def create_app(settings: Settings, services: SlackServices, client: WebClient | 
         client = WebClient(token=settings.slack_bot_token)  # tests pass one pointed at a mock Web API
     if not any(isinstance(h, RateLimitErrorRetryHandler) for h in client.retry_handlers):
         client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    # Ack functions run inline, before the answer, so they never queue behind agent turns in the
+    # listener pool; everything slow is a lazy listener (Bolt runs those after the answer).
     app = App(signing_secret=settings.slack_signing_secret, client=client,
-              process_before_response=False)
+              process_before_response=True)
 
     def ack_now(ack: Ack) -> None:
         ack()

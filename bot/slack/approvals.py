@@ -215,25 +215,32 @@ def register_approvals(app: App, services) -> None:
                           view=ab.comment_modal(approval_id, ref, ab.OUTCOME_OF[action["action_id"]], lang,
                                                 _origin(body)))
 
-    def on_comment(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
-        meta = json.loads(view.get("private_metadata") or "{}")
-        comment = (((view.get("state") or {}).get("values") or {}).get(ab.COMMENT_BLOCK) or {}) \
-            .get(ab.COMMENT_INPUT, {}).get("value")
-        comment = (comment or "").strip() or None
+    def check_comment(ack: Ack, body: dict, view: dict, client: WebClient) -> None:
+        meta, comment = _comment_of(view)
         if meta.get("outcome") in ("reject", "revise") and not comment:
             person = services.identity.resolve(body["user"]["id"], client)
             ack(response_action="errors",
                 errors={ab.COMMENT_BLOCK: render("card.comment_required", person.locale or "en")})
             return
         ack()
-        # After the ack Slack has its answer (process_before_response=False): decide now.
+
+    def decide_with_comment(body: dict, client: WebClient) -> None:
+        meta, comment = _comment_of(body.get("view") or {})
+        if meta.get("outcome") in ("reject", "revise") and not comment:
+            return  # the modal stayed open with the error: nothing to decide
         _decide(services, cards(client), client, body["user"]["id"], int(meta["approval_id"]), meta["outcome"],
                 comment, meta)
 
     app.action(ab.APPROVE)(ack=ack_now, lazy=[on_approve])
     app.action(ab.REJECT)(ask_reason)
     app.action(ab.REVISE)(ask_reason)
-    app.view(ab.COMMENT_MODAL)(on_comment)
+    app.view(ab.COMMENT_MODAL)(ack=check_comment, lazy=[decide_with_comment])
+
+
+def _comment_of(view: dict) -> tuple[dict, str | None]:
+    meta = json.loads(view.get("private_metadata") or "{}")
+    values = ((view.get("state") or {}).get("values") or {}).get(ab.COMMENT_BLOCK) or {}
+    return meta, (values.get(ab.COMMENT_INPUT, {}).get("value") or "").strip() or None
 
 
 def _origin(body: dict) -> dict:

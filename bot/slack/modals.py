@@ -4,8 +4,9 @@ their submissions run one tool each.
 A submission is checked AND run inside the ack: Slack shows inline errors only in the ack's answer
 (`response_action: errors`), so bad input, and a tool error that names a field, stay on the form and
 nothing is written. The tools take milliseconds and nothing slow (agent, playbook search) is touched.
-The DM with the result is sent after ack() in the same function: Bolt answers Slack as soon as ack()
-is called (process_before_response=False), and a lazy listener would start before the outcome exists.
+The DM with the result is sent after ack() in the same function: it needs the outcome, and Bolt
+answers once the function returns (process_before_response=True), so two quick Web API calls sit
+inside Slack's 3 s; nothing slow runs here.
 """
 from __future__ import annotations
 
