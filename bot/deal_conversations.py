@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.db import tables as t
+from domain.db.upsert import insert_for, insert_once
 from domain.db.uow import utcnow
 
 T = t.deal_conversations
@@ -49,9 +49,7 @@ def remember(engine: Engine, surface: str, opp_ids: Iterable[int], place: Place,
              "thread_ts": place.thread_ts, "updated_at": utcnow()} for i in sorted(set(opp_ids))]
     if not rows:
         return
-    dialect = engine.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(T).values(rows)
+    stmt = insert_for(engine.dialect.name)(T).values(rows)
     stmt = stmt.on_conflict_do_update(index_elements=["surface", "opportunity_id", "kind"],
                                       set_={"channel": stmt.excluded.channel, "thread_ts": stmt.excluded.thread_ts,
                                             "updated_at": stmt.excluded.updated_at})
@@ -61,11 +59,9 @@ def remember(engine: Engine, surface: str, opp_ids: Iterable[int], place: Place,
 
 def claim(engine: Engine, surface: str, opportunity_id: int, place: Place, kind: str = "channel") -> Place:
     """Remember `place` unless the deal has one of this kind already; returns the one that stands."""
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(T).values(surface=surface, opportunity_id=opportunity_id, kind=kind, channel=place.channel,
-                            thread_ts=place.thread_ts, updated_at=utcnow())
-    with engine.begin() as conn:
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=["surface", "opportunity_id", "kind"]))
+    insert_once(engine, T, ["surface", "opportunity_id", "kind"],
+                {"surface": surface, "opportunity_id": opportunity_id, "kind": kind, "channel": place.channel,
+                 "thread_ts": place.thread_ts, "updated_at": utcnow()})
     return find(engine, surface, opportunity_id, kind) or place
 
 

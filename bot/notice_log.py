@@ -12,9 +12,9 @@ import hashlib
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.db import tables as t
+from domain.db.upsert import insert_once
 
 KEY_LIMIT = 200  # chat_notices.key
 
@@ -23,10 +23,6 @@ class NoticeLog:
     def __init__(self, engine: Engine, surface: str) -> None:
         self.engine = engine
         self.surface = surface
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        # RETURNING tells whether this insert won (as in bot/slack/events.py).
-        self._insert = dialect.insert(t.chat_notices).on_conflict_do_nothing(
-            index_elements=["key"]).returning(t.chat_notices.c.key)
 
     def stored_key(self, key: str) -> str:
         full = f"{self.surface}:{key}"
@@ -42,7 +38,5 @@ class NoticeLog:
 
     def record(self, key: str) -> bool:
         """Record `key` as delivered; True only for the call that recorded it (insert-once)."""
-        with self.engine.begin() as conn:
-            result = conn.execute(self._insert, {"key": self.stored_key(key),
-                                                 "sent_at": datetime.now(UTC).replace(tzinfo=None)})
-            return result.first() is not None
+        return insert_once(self.engine, t.chat_notices, ["key"],
+                           {"key": self.stored_key(key), "sent_at": datetime.now(UTC).replace(tzinfo=None)})

@@ -25,10 +25,10 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 from sqlalchemy import Engine, and_, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.db.tables import agent_checkpoint_writes as W
 from domain.db.tables import agent_checkpoints as C
+from domain.db.upsert import insert_for
 
 
 class SqlCheckpointSaver(BaseCheckpointSaver[str]):
@@ -138,8 +138,7 @@ class SqlCheckpointSaver(BaseCheckpointSaver[str]):
                                               C.c.checkpoint_id.in_(old))))
 
     def _upsert(self, table, row: dict, keys: list[str], *, replace: bool):
-        dialect = self.engine.dialect.name
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(**row)
+        ins = insert_for(self.engine.dialect.name)(table).values(**row)
         if replace:
             return ins.on_conflict_do_update(index_elements=keys,
                                              set_={k: v for k, v in row.items() if k not in keys})

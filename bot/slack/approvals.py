@@ -18,7 +18,6 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import deal_conversations as places
 from bot.approval_cards import CardSource, build_card, load, outcome_text, step_text
@@ -26,6 +25,7 @@ from bot.notice_log import NoticeLog
 from bot.slack import approval_blocks as ab
 from bot.slack.blocks import onboarding_text
 from domain.db import tables as t
+from domain.db.upsert import insert_once
 from domain.db.uow import utcnow
 from prompts.messages import render
 from tools import runner
@@ -168,11 +168,9 @@ class ApprovalCards:
         return {r.user_id: (r.channel, r.message_id) for r in rows}
 
     def _record_card(self, approval_id: int, user_id: int, channel: str, ts: str) -> None:
-        insert = postgresql.insert if self.app.engine.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(t.chat_cards).values(surface=SURFACE, approval_id=approval_id, user_id=user_id,
-                                           channel=channel, message_id=ts, posted_at=utcnow())
-        with self.app.engine.begin() as conn:
-            conn.execute(stmt.on_conflict_do_nothing(index_elements=["surface", "approval_id", "user_id"]))
+        insert_once(self.app.engine, t.chat_cards, ["surface", "approval_id", "user_id"],
+                    {"surface": SURFACE, "approval_id": approval_id, "user_id": user_id, "channel": channel,
+                     "message_id": ts, "posted_at": utcnow()})
 
     def _people(self, user_ids) -> list[Person]:
         ids = sorted(set(user_ids))

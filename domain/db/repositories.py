@@ -11,6 +11,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from domain.db import tables as t
+from domain.db.upsert import insert_for
 from domain.model.confirmations import PendingAction
 from domain.model.accounts import Account, Contact
 from domain.model.activities import Activity
@@ -503,12 +504,7 @@ class FinanceRepository(SeveralTablesRepository):
 
     def next_number(self, name: str) -> int:
         """The next value of a named counter, atomically (the row stays locked until commit)."""
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        stmt = dialect_insert(t.number_sequences).values(name=name, value=1)
+        stmt = insert_for(self.session.get_bind().dialect.name)(t.number_sequences).values(name=name, value=1)
         stmt = stmt.on_conflict_do_update(index_elements=["name"],
                                           set_={"value": t.number_sequences.c.value + 1})
         return int(self.session.execute(stmt.returning(t.number_sequences.c.value)).scalar_one())
