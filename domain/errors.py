@@ -61,3 +61,9 @@ class ValidationFailed(LTCError):
 
 class Conflict(LTCError):
     code = "conflict"
+
+
+class Unauthenticated(LTCError):
+    """A caller could not prove who it is: a bad signature, a foreign sender, an unknown API key."""
+
+    code = "unauthenticated"

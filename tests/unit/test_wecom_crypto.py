@@ -368,16 +368,20 @@ def test_the_key_is_the_base64_of_the_encoding_key_and_the_iv_its_first_half(pro
     assert product.iv == product.key[:16]
 
 
-# -- found in review: known defects of bot/wecom/crypto.py (strict: they fail loudly once fixed) -
+# -- found in review: a short-decoding key, non-ASCII and missing signature parts ----------------
 
-@pytest.mark.xfail(strict=True, reason="43 chars ending in '=' decode to a 31-byte key: accepted by the "
-                                       "constructor, then every decrypt raises a bare ValueError (HTTP 500)")
 def test_a_43_character_key_with_base64_padding_is_refused_at_construction():
     with pytest.raises(ValueError):
         WeComCrypto(TOKEN, AES_KEY[:42] + "=", CORP_ID)
 
 
-@pytest.mark.xfail(strict=True, reason="hmac.compare_digest raises TypeError on a non-ASCII str, so a "
-                                       "caller's msg_signature=é yields a 500 instead of a refusal")
 def test_a_non_ascii_signature_is_refused_as_a_bad_signature(product):
     assert refusal(product.open, "é" * 40, POST["timestamp"], POST["nonce"], POST["encrypt"]) == "signature"
+
+
+@pytest.mark.parametrize("missing", ["msg_signature", "timestamp", "nonce"])
+def test_a_missing_query_parameter_is_refused_as_a_bad_signature(product, missing):
+    args = {"msg_signature": POST["msg_signature"], "timestamp": POST["timestamp"], "nonce": POST["nonce"]}
+    args[missing] = None
+    assert refusal(product.open, args["msg_signature"], args["timestamp"], args["nonce"], POST["encrypt"]) \
+        == "signature"
