@@ -885,13 +885,11 @@ def cmd_worker(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
         from bot.nudges import ChecklistNudger
 
         sinks.append(ChecklistNudger(ctx.uow, playbooks, ConsoleNotifier(out)))
-    if ctx.settings.slack_bot_token:  # a message this worker takes must still reach Slack
-        from slack_sdk import WebClient
-
+    if ctx.settings.slack_bot_token or ctx.settings.wecom_configured:  # what this worker takes must still reach chat
         from bot.agent.runtime import Agent
-        from bot.slack.app import SlackServices
+        from bot.surfaces import all_sinks
 
-        sinks += SlackServices(ctx, Agent(ctx)).sinks(WebClient(token=ctx.settings.slack_bot_token))
+        sinks += all_sinks(ctx, Agent(ctx))
     worker = ctx.outbox_worker(sinks)
     if args.once:
         n = worker.run_once()
@@ -1009,7 +1007,7 @@ def _tool_args(model, **values):
 
 
 def cmd_serve(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
-    """The HTTP server: Slack events at /slack/events, /healthz."""
+    """The HTTP server: Slack events at /slack/events, WeCom callbacks at /wecom/callback, /healthz."""
     import uvicorn
 
     from bot.server import create_server
@@ -1029,14 +1027,17 @@ def cmd_slack(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.agent.runtime import Agent
+    from bot.background import ChatBackground
     from bot.slack.app import SlackServices, create_app
-    from bot.slack.background import SlackBackground
+    from bot.surfaces import all_sinks
 
     if not ctx.schema_ready():
         ctx.migrate()
-    services = SlackServices(ctx, Agent(ctx))
+    agent = Agent(ctx)
+    services = SlackServices(ctx, agent)
     app = create_app(settings, services)
-    background = SlackBackground(services, app.client).start()  # cards, notices, Home, jobs
+    # cards, notices, Home and jobs; WeCom's sinks too when it is configured (one worker serves all)
+    background = ChatBackground(ctx, all_sinks(ctx, agent, slack=(services, app.client))).start()
     try:
         SocketModeHandler(app, settings.slack_app_token).start()
     finally:
@@ -1075,7 +1076,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("init", cmd_init, "migrate the database to the latest schema and seed the default policies")
     add("demo", cmd_demo, "init, then seed the demo company (does nothing if it is already there)") \
         .add_argument("--reset", action="store_true", help="wipe the database first (deletes a SQLite file)")
-    p = add("serve", cmd_serve, "run the HTTP server (Slack events at /slack/events, /healthz)")
+    p = add("serve", cmd_serve, "run the HTTP server (Slack events at /slack/events, WeCom callbacks at /wecom/callback, /healthz)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     add("slack", cmd_slack, "run the Slack app over Socket Mode (needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN)")

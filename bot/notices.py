@@ -308,6 +308,15 @@ class NoticeBuilder:
             return None  # the stage change of the same decision says it (one post, not two)
         return self._kickoff(key, topic, deal, seats, lang, head, apr, stage)
 
+    def deal_seats(self, opportunity_id: int) -> tuple[Seat, ...]:
+        """The deal's AR, SR and FR (active people), for surfaces that tell them one by one."""
+        with self.app.uow() as uow:
+            try:
+                deal = opportunities.get_opportunity(opportunity_id, actor=self.system(), uow=uow)
+            except LTCError:
+                return ()
+            return self._seats(uow, deal, "en")
+
     @staticmethod
     def _seats(uow, deal, lang: str) -> tuple[Seat, ...]:
         out = []

@@ -68,6 +68,27 @@ class Settings(BaseSettings):
     slack_deal_channels: bool = Field(False, description="on ATI approval, open a channel per deal for its iron triangle")
     slack_channel_prefix: str = Field("deal-", max_length=20, description="deal channels are named <prefix><opp-ref>-<name>")
 
+    # WeCom (企业微信). The corp id, agent id and secret send; the token and EncodingAESKey open callbacks.
+    wecom_corp_id: str | None = Field(None, validation_alias=AliasChoices("WECOM_CORP_ID", "LTC_WECOM_CORP_ID"))
+    wecom_agent_id: int | None = Field(None, validation_alias=AliasChoices("WECOM_AGENT_ID", "LTC_WECOM_AGENT_ID"))
+    wecom_secret: str | None = Field(None, validation_alias=AliasChoices("WECOM_SECRET", "LTC_WECOM_SECRET"))
+    wecom_token: str | None = Field(None, validation_alias=AliasChoices("WECOM_TOKEN", "LTC_WECOM_TOKEN"),
+                                    description="the callback Token set in the app's 接收消息 page")
+    wecom_encoding_aes_key: str | None = Field(
+        None, validation_alias=AliasChoices("WECOM_ENCODING_AES_KEY", "LTC_WECOM_ENCODING_AES_KEY"),
+        description="the callback EncodingAESKey (43 characters)")
+    wecom_api_base_url: str = Field("https://qyapi.weixin.qq.com/cgi-bin/",
+                                    description="WeCom server API; a private deployment or a test mock may differ")
+    wecom_markdown: bool = Field(True, description="send tables and notices as markdown (the WeCom client renders "
+                                                   "it; the WeChat plugin shows plain text: set false there)")
+    wecom_reason_minutes: int = Field(10, ge=1, le=1440,
+                                      description="how long a Reject / Request changes click waits for the reason")
+
+    @property
+    def wecom_configured(self) -> bool:
+        return bool(self.wecom_corp_id and self.wecom_agent_id and self.wecom_secret and self.wecom_token
+                    and self.wecom_encoding_aes_key)
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url or self.llm_model)
@@ -80,6 +101,13 @@ class Settings(BaseSettings):
             raise ValueError("LTC_ENV=prod with LLM_BASE_URL needs LLM_API_KEY (no default secrets outside dev)")
         if self.env == "prod" and self.slack_bot_token and not self.slack_signing_secret:
             raise ValueError("LTC_ENV=prod with SLACK_BOT_TOKEN needs SLACK_SIGNING_SECRET (no default secrets outside dev)")
+        wecom = (self.wecom_corp_id, self.wecom_agent_id, self.wecom_secret, self.wecom_token,
+                 self.wecom_encoding_aes_key)
+        if any(x is not None for x in wecom) and not all(x is not None for x in wecom):
+            raise ValueError("WeCom needs all of WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_SECRET, WECOM_TOKEN and "
+                             "WECOM_ENCODING_AES_KEY (set none of them to run without WeCom)")
+        if self.wecom_encoding_aes_key is not None and len(self.wecom_encoding_aes_key) != 43:
+            raise ValueError("WECOM_ENCODING_AES_KEY must be the 43 characters WeCom shows")
         if self.approval_escalate_hours <= self.approval_remind_hours:
             raise ValueError("LTC_APPROVAL_ESCALATE_HOURS must be longer than LTC_APPROVAL_REMIND_HOURS")
         return self

@@ -185,6 +185,9 @@ class FakeUserRepository(FakeRepository):
     def by_slack_id(self, slack_user_id: str):
         return next((u for u in self.all() if u.slack_user_id == slack_user_id), None)
 
+    def by_wecom_id(self, wecom_userid: str):
+        return next((u for u in self.all() if (u.wecom_userid or "").lower() == wecom_userid.lower()), None)
+
     def managers(self) -> dict[int, int | None]:
         return {u.id: u.manager_id for u in self.all()}
 

@@ -17,171 +17,60 @@ import logging
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
 
 from bot import deal_conversations as places
-from bot.approval_cards import CardSource, build_card, load, outcome_text, step_text
-from bot.notice_log import NoticeLog
+from bot.approval_cards import load
+from bot.approval_sink import ApprovalCardSink, Person, PostedCard
 from bot.slack import approval_blocks as ab
 from bot.slack.blocks import onboarding_text
-from domain.db import tables as t
-from domain.db.upsert import insert_once
-from domain.db.uow import utcnow
 from prompts.messages import render
 from tools import runner
-from tools.approvals import kind_label, subject_text
 
 log = logging.getLogger("ltc.slack")
 SURFACE = "slack"
-FINAL = ("approved", "rejected", "expired", "cancelled")
 
 
-@dataclasses.dataclass(frozen=True)
-class Person:
-    user_id: int
-    slack_id: str | None
-    locale: str
-    manager_id: int | None
+class ApprovalCards(ApprovalCardSink):
+    """Slack: a DM per approver; updates with chat.update; nudges in the card's thread (broadcast)."""
 
-
-class ApprovalCards:
-    TOPICS = frozenset({"ApprovalRequested", "ApprovalStepOpened", "ApprovalDecided", "ApprovalClosed",
-                        "ApprovalReminderDue"})
+    SURFACE = SURFACE
+    CHAT_ID = "slack_user_id"
 
     def __init__(self, services, client: WebClient) -> None:
+        super().__init__(services.app)
         self.services = services
-        self.app = services.app
         self.client = client
-        self.notices = NoticeLog(self.app.engine, SURFACE)
 
-    # -- outbox sink ----------------------------------------------------------------------------
+    def post_card(self, person: Person, card, note: str | None) -> PostedCard:
+        dm = self.client.conversations_open(users=person.chat_id)["channel"]["id"]
+        reply = self.client.chat_postMessage(
+            channel=dm, text=card_text_with(card, note),
+            blocks=ab.card_blocks(card, can_decide=person.user_id in card.eligible_ids, note=note))
+        return PostedCard(person.user_id, dm, reply["ts"])
 
-    def handle(self, key: str, topic: str, payload: dict) -> None:
-        if topic not in self.TOPICS:
-            return
-        source = load(self.app, payload["approval_id"])
-        if topic in ("ApprovalRequested", "ApprovalStepOpened"):
-            self.post_cards(source)
-        if topic in ("ApprovalStepOpened", "ApprovalDecided", "ApprovalClosed"):
-            self.refresh(source)
-        if topic in ("ApprovalDecided", "ApprovalClosed") and source.view.status in FINAL:
-            self.tell_requester(key, source)
-        if topic == "ApprovalReminderDue" and source.view.status == "pending" \
-                and payload["step_seq"] == source.view.current_step:
-            if payload["level"] == 1:
-                self.remind(key, source, payload["hours_waiting"])
-            else:
-                self.escalate(key, source, payload["hours_waiting"])
+    def update_card(self, posted: PostedCard, card, waiting: str | None) -> None:
+        try:
+            self.client.chat_update(channel=posted.channel, ts=posted.message_id, text=card_text_with(card, None),
+                                    blocks=ab.card_blocks(card, can_decide=posted.user_id in card.eligible_ids,
+                                                          waiting=waiting))
+        except SlackApiError as e:  # a deleted DM or message must not hold back the other cards
+            log.warning("could not update card %s for user %s: %s", card.ref, posted.user_id,
+                        e.response.get("error"))
 
-    def post_cards(self, source: CardSource, *, note_for: dict[int, str] | None = None,
-                   to: list[int] | None = None) -> None:
-        """A card to each eligible approver (or `to`) who has Slack and has none yet."""
-        people = self._people(to if to is not None else source.view.eligible_approver_ids)
-        posted = self._cards(source.view.id)
-        for person in people:
-            if person.slack_id is None or person.user_id in posted:
-                continue
-            card = build_card(source, person.locale, self.app.playbooks())
-            note = (note_for or {}).get(person.user_id)
-            dm = self.client.conversations_open(users=person.slack_id)["channel"]["id"]
-            reply = self.client.chat_postMessage(
-                channel=dm, text=card_text_with(card, note),
-                blocks=ab.card_blocks(card, can_decide=person.user_id in card.eligible_ids, note=note))
-            self._record_card(source.view.id, person.user_id, dm, reply["ts"])
-
-    def refresh(self, source: CardSource) -> None:
-        """Bring every posted card of the request up to date (buttons only for who may decide now)."""
-        view = source.view
-        for user_id, (channel, ts) in self._cards(view.id).items():
-            person = self._people([user_id])
-            lang = person[0].locale if person else "en"
-            card = build_card(source, lang, self.app.playbooks())
-            waiting = step_text(view, lang) if view.status == "pending" else None
-            try:
-                self.client.chat_update(channel=channel, ts=ts, text=card_text_with(card, None),
-                                        blocks=ab.card_blocks(card, can_decide=user_id in card.eligible_ids,
-                                                              waiting=waiting))
-            except SlackApiError as e:  # a deleted DM or message must not hold back the other cards
-                log.warning("could not update card %s for user %s: %s", view.ref, user_id,
-                            e.response.get("error"))
-
-    def tell_requester(self, key: str, source: CardSource) -> None:
+    def tell(self, person: Person, text: str, opportunity_id: int | None) -> None:
         """In the thread where the deal was worked; else its channel; else a DM."""
-        view = source.view
-        requester = self._people([view.requested_by])
-        if not requester or requester[0].slack_id is None:
-            return
-        person = requester[0]
-        notice_key = f"{key}:requester:{person.user_id}"
-        if self.notices.sent(notice_key):
-            return
-        lang = person.locale
-        text = render("card.told_requester", lang, ref=view.ref, kind=kind_label(view.kind, lang),
-                      subject=subject_text(view), outcome=outcome_text(view, lang))
-        place = (places.find(self.app.engine, SURFACE, source.opportunity_id, "thread")
-                 or places.find(self.app.engine, SURFACE, source.opportunity_id, "channel"))
+        place = (places.find(self.app.engine, SURFACE, opportunity_id, "thread")
+                 or places.find(self.app.engine, SURFACE, opportunity_id, "channel"))
         if place is not None:
             self.client.chat_postMessage(channel=place.channel, thread_ts=place.thread_ts,
-                                         text=f"<@{person.slack_id}> {text}")
+                                         text=f"<@{person.chat_id}> {text}")
         else:
-            dm = self.client.conversations_open(users=person.slack_id)["channel"]["id"]
+            dm = self.client.conversations_open(users=person.chat_id)["channel"]["id"]
             self.client.chat_postMessage(channel=dm, text=text)
-        self.notices.record(notice_key)  # after the post: a failure above lets the outbox retry
 
-    def remind(self, key: str, source: CardSource, hours: int) -> None:
-        view = source.view
-        for person in self._people(view.eligible_approver_ids):
-            self._nudge(f"{key}:{person.user_id}", source, person, render(
-                "card.reminder", person.locale, ref=view.ref, hours=hours,
-                kind=kind_label(view.kind, person.locale), subject=subject_text(view)))
-
-    def escalate(self, key: str, source: CardSource, hours: int) -> None:
-        """To the approvers' managers (who are not approvers themselves), with the card."""
-        view = source.view
-        approvers = self._people(view.eligible_approver_ids)
-        waiting_for = ", ".join(source.names.get(p.user_id, "?") for p in approvers)
-        managers = {p.manager_id for p in approvers if p.manager_id is not None} - set(view.eligible_approver_ids)
-        for manager in self._people(managers):
-            self._nudge(f"{key}:{manager.user_id}", source, manager, render(
-                "card.escalation", manager.locale, ref=view.ref, kind=kind_label(view.kind, manager.locale),
-                subject=subject_text(view), hours=hours, who=waiting_for))
-
-    def _nudge(self, notice_key: str, source: CardSource, person: Person, text: str) -> None:
-        """Under their card when they have one (broadcast, so the DM shows it); else a card headed by it."""
-        if person.slack_id is None or self.notices.sent(notice_key):
-            return
-        cards = self._cards(source.view.id)
-        if person.user_id in cards:
-            channel, ts = cards[person.user_id]
-            self.client.chat_postMessage(channel=channel, thread_ts=ts, reply_broadcast=True, text=text)
-        else:
-            self.post_cards(source, note_for={person.user_id: text}, to=[person.user_id])
-        self.notices.record(notice_key)
-
-    # -- storage --------------------------------------------------------------------------------
-
-    def _cards(self, approval_id: int) -> dict[int, tuple[str, str]]:
-        c = t.chat_cards.c
-        with self.app.engine.connect() as conn:
-            rows = conn.execute(select(c.user_id, c.channel, c.message_id).where(
-                c.surface == SURFACE, c.approval_id == approval_id)).all()
-        return {r.user_id: (r.channel, r.message_id) for r in rows}
-
-    def _record_card(self, approval_id: int, user_id: int, channel: str, ts: str) -> None:
-        insert_once(self.app.engine, t.chat_cards, ["surface", "approval_id", "user_id"],
-                    {"surface": SURFACE, "approval_id": approval_id, "user_id": user_id, "channel": channel,
-                     "message_id": ts, "posted_at": utcnow()})
-
-    def _people(self, user_ids) -> list[Person]:
-        ids = sorted(set(user_ids))
-        if not ids:
-            return []
-        c = t.users.c
-        with self.app.engine.connect() as conn:
-            rows = conn.execute(select(c.id, c.slack_user_id, c.locale, c.manager_id, c.active)
-                                .where(c.id.in_(ids))).all()
-        return [Person(r.id, r.slack_user_id, r.locale if r.locale in ("en", "zh") else "en", r.manager_id)
-                for r in rows if r.active]
+    def nudge_on_card(self, person: Person, posted: PostedCard, text: str) -> None:
+        self.client.chat_postMessage(channel=posted.channel, thread_ts=posted.message_id, reply_broadcast=True,
+                                     text=text)
 
 
 def card_text_with(card, note: str | None) -> str:

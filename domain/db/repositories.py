@@ -90,6 +90,10 @@ class UserRepository(SqlRepository[User]):
     def by_slack_id(self, slack_user_id: str) -> User | None:
         return self.session.scalar(select(User).where(t.users.c.slack_user_id == slack_user_id))
 
+    def by_wecom_id(self, wecom_userid: str) -> User | None:
+        """WeCom userids are case-insensitive (WeCom matches them so)."""
+        return self.session.scalar(select(User).where(func.lower(t.users.c.wecom_userid) == wecom_userid.lower()))
+
     def managers(self) -> dict[int, int | None]:
         if self._managers is None:
             rows = self.session.execute(select(t.users.c.id, t.users.c.manager_id))

@@ -852,6 +852,15 @@ slack_events = Table(
     Column("received_at", DateTime, nullable=False),
 )
 
+# WeCom callbacks already taken in (MsgId, or TaskId + EventKey, or sender + time for events): WeCom
+# retries a callback it got no answer for within 5 s.
+wecom_callbacks = Table(
+    "wecom_callbacks",
+    metadata,
+    Column("dedup_key", String(200), primary_key=True),
+    Column("received_at", DateTime, nullable=False),
+)
+
 CHAT_SURFACES = ("slack", "wecom")
 
 # Approval cards posted to people in chat, one per approver (or escalation manager) per surface:
@@ -866,6 +875,8 @@ chat_cards = Table(
     Column("channel", String(64), nullable=False),  # Slack: the DM channel; WeCom: the userid
     Column("message_id", String(128), nullable=False),  # Slack: the message ts; WeCom: the card's task id
     Column("posted_at", DateTime, nullable=False),
+    # WeCom only: the unused code that lets us update this card once (from the send or the latest click).
+    Column("response_code", String(255)),
     one_of("surface", CHAT_SURFACES),
     UniqueConstraint("surface", "approval_id", "user_id"),
     Index("ix_chat_cards_approval", "approval_id"),
@@ -896,4 +907,18 @@ chat_notices = Table(
     metadata,
     Column("key", String(200), primary_key=True),
     Column("sent_at", DateTime, nullable=False),
+)
+
+# A Reject / Request changes click on a surface without forms (WeCom) waits for the reason as the
+# person's next message: one open question per person, until it is answered or expires.
+approval_reason_prompts = Table(
+    "approval_reason_prompts",
+    metadata,
+    Column("surface", String(10), primary_key=True),
+    Column("chat_user", String(64), primary_key=True),
+    Column("approval_id", Integer, ForeignKey("approval_requests.id", ondelete="CASCADE"), nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    one_of("surface", CHAT_SURFACES),
+    one_of("outcome", ("reject", "revise")),
 )

@@ -85,3 +85,23 @@ def rig(tmp_path):
         with TestClient(create_server(app, bolt)) as http:
             yield SlackRig(app, org, slack, http, services, client)
     app.close()
+
+
+@pytest.fixture
+def wecom(tmp_path):
+    """The WeCom rig (tests/bot/wecom_rig.py): the real endpoint, the mock WeCom server API."""
+    from bot.agent.runtime import Agent
+    from bot.wecom.api import WeComClient
+    from bot.wecom.app import WeComApp, WeComServices
+    from tests.bot.wecom_mock import WeComMock
+    from tests.bot.wecom_rig import CORP, SECRET, AGENT, WeComRig, build_rig
+
+    with WeComMock(corp_id=CORP, secret=SECRET, agent_id=AGENT) as mock:
+        settings, app, org = build_rig(tmp_path, mock)
+        client = WeComClient(CORP, SECRET, AGENT, base_url=mock.base_url, retry_pause=0.01)
+        services = WeComServices(app, Agent(app), client)
+        wecom_app = WeComApp(settings, services)
+        with TestClient(create_server(app, wecom_app=wecom_app)) as http:
+            yield WeComRig(app, org, mock, http, services, wecom_app)
+        client.close()
+    app.close()

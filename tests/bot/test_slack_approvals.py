@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.slack.approvals import ApprovalCards
-from bot.slack.background import SlackBackground
+from bot.background import ChatBackground
 from domain.db import tables as t
 from domain.outbox import dispatch_pending
 from domain.services import approvals, opportunities, quotes, reminders, users
@@ -23,7 +23,7 @@ THREAD = "1700000100.000100"  # where the rep works the deal in #sales
 @pytest.fixture
 def cards(rig):
     """The Slack background work as `ltc serve` runs it: every Slack sink, woken by each commit."""
-    background = SlackBackground(rig.services, rig.client, jobs=False).start()
+    background = ChatBackground(rig.app, rig.services.sinks(rig.client), jobs=False).start()
     yield background
     background.stop()
 
