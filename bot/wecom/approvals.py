@@ -3,7 +3,8 @@
 Posting, refreshing, telling the requester and reminding are shared with Slack (bot/approval_sink.py);
 this module says how WeCom does each. WeCom updates a card only with a response code, and each code
 works once: the send returns one and every click brings a fresh one. The card row keeps the latest
-unused code; an update first claims it (so two updaters never spend one code twice). A card whose
+unused code; an update first claims it (so two updaters never spend one code twice, and an updater
+that finds it claimed leaves the card to the one at work). A card whose
 code is spent cannot change any more: when its request ends, its holder is told in a message instead.
 A card whose holder may still decide is left as it is (its buttons still work; no code is spent).
 
@@ -31,6 +32,7 @@ from tools import runner
 
 log = logging.getLogger("ltc.wecom")
 SURFACE = "wecom"
+UPDATING = "~updating"  # stands in for a claimed code while its update is under way (never a real code)
 
 
 class WeComApprovalCards(ApprovalCardSink):
@@ -56,26 +58,26 @@ class WeComApprovalCards(ApprovalCardSink):
         if can_decide:
             return  # nothing they need changed: keep the code for when it ends
         code = posted.response_code
-        if code and self.set_response_code(card.approval_id, posted.user_id, None, spent=code):
+        shown = f"card-end:{card.approval_id}:{card.status}:{posted.user_id}"  # they know how it ended
+        if code == UPDATING or (not card.is_open and self.notices.sent(shown)):
+            return  # another updater is at it, or it is done
+        if code and self.set_response_code(card.approval_id, posted.user_id, UPDATING, spent=code):
             try:
                 self.services.client.update_card([posted.channel], code, cards.approval_card(
                     card, task=posted.message_id, can_decide=False, waiting=waiting))
+                if not card.is_open:
+                    self.notices.record(shown)
                 return
             except WeComApiError as e:  # e.g. the code's 72 hours are over
                 log.warning("could not update card %s for user %s: %s", card.ref, posted.user_id, e)
+            finally:  # the code is spent (or useless) either way; a click meanwhile brought a new one
+                self.set_response_code(card.approval_id, posted.user_id, None, spent=UPDATING)
         elif code:
             return  # another updater claimed this code just now and brings the card up to date
-        if not card.is_open:
-            self._tell_outcome(posted, card)
-
-    def _tell_outcome(self, posted: PostedCard, card) -> None:
-        """The card cannot change: say how the request ended, once per person and end state."""
-        key = f"card-end:{card.approval_id}:{card.status}:{posted.user_id}"
-        if self.notices.sent(key):
-            return
-        self.send.text(posted.channel, render("wecom.card_update_failed", card.lang, ref=card.ref,
-                                              outcome=card.outcome or ""))
-        self.notices.record(key)
+        if not card.is_open:  # the card cannot change any more: say how the request ended, once
+            self.send.text(posted.channel, render("wecom.card_update_failed", card.lang, ref=card.ref,
+                                                  outcome=card.outcome or ""))
+            self.notices.record(shown)
 
     def tell(self, person: Person, text: str, opportunity_id: int | None) -> None:
         self.send.text(person.chat_id, text)
