@@ -821,6 +821,25 @@ def _change_lines(before: dict | None, after: dict | None, users: dict[int, user
     return text
 
 
+def cmd_link(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
+    """Set a person's chat identities: their WeCom userid and/or Slack member id."""
+    if not (args.wecom or args.slack):
+        raise CliError("say which identity to set: --wecom USERID and/or --slack MEMBER_ID")
+    actor = _viewer(ctx, args)
+    with ctx.uow() as uow:
+        user = uow.users.by_email(args.email)
+        if user is None:
+            raise CliError(f"no user with email {args.email} (see `ltc users`)")
+        view = None
+        if args.wecom:
+            view = user_svc.link_wecom_user(user.id, args.wecom, actor=actor, uow=uow)
+        if args.slack:
+            view = user_svc.link_slack_user(user.id, args.slack, actor=actor, uow=uow)
+        uow.commit()
+    out.line("Linked", f"{view.email}: wecom {view.wecom_userid or '—'}, slack {view.slack_user_id or '—'}", "green")
+    return 0
+
+
 def cmd_audit(ctx: AppContext, args: argparse.Namespace, out: Out) -> int:
     kind, number, ref = parse_ref(args.ref)
     actor = _viewer(ctx, args)
@@ -1095,6 +1114,10 @@ def build_parser() -> argparse.ArgumentParser:
         .add_argument("ref", metavar="REF")
     add("approvals", cmd_approvals, "pending approvals the --as user may decide", viewer)
     add("users", cmd_users, "list people, roles and chat identities", viewer)
+    p = add("link", cmd_link, "set a person's WeCom userid and/or Slack member id", viewer)
+    p.add_argument("email")
+    p.add_argument("--wecom", metavar="USERID", help="their WeCom (企业微信) userid, as in the WeCom admin console")
+    p.add_argument("--slack", metavar="MEMBER_ID", help="their Slack member id (U…)")
     add("audit", cmd_audit, "audit trail of one record (LEAD-, OPP-, ACC-, APR-)", viewer) \
         .add_argument("ref", metavar="REF")
     add("worker", cmd_worker, "deliver outbox events to the console") \

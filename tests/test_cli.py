@@ -456,3 +456,18 @@ def test_a_reference_number_too_large_for_any_record_is_a_clear_error(db, capsys
     for argv in (["show", "OPP-99999999999999999999"], ["audit", "LEAD-99999999999999"], ["next", "OPP-9999999999"]):
         code, out, err = run(capsys, "--db", db, *argv)
         assert code == 1 and "no record has a number that large" in out + err and "Traceback" not in out + err
+
+
+def test_link_sets_a_wecom_userid_audited_and_refuses_one_taken(seeded, tmp_path, capsys):
+    db = url_of(copy_db(seeded, tmp_path / "link.db"))
+    code, out, err = run(capsys, "--db", db, "link", REP, "--wecom", "LiNa-2")
+    assert code == 0, err
+    assert "wecom LiNa-2" in out
+    code, out, err = run(capsys, "--db", db, "users")
+    assert "wecom LiNa-2" in out
+    code, out, err = run(capsys, "--db", db, "link", REP, "--wecom", "zhoumin")  # WeCom ids ignore case
+    assert code != 0 and "already belongs to zhou.min@xinglian.example" in out + err
+    code, out, err = run(capsys, "--db", db, "link", REP)
+    assert code != 0 and "--wecom" in out + err
+    code, out, err = run(capsys, "--db", db, "link", REP, "--wecom", "x", "--as", REP)  # only admins link
+    assert code != 0

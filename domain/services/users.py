@@ -109,17 +109,29 @@ def set_team_manager(team_id: int, manager_id: int, *, actor: Actor, uow) -> Non
 
 def link_slack_user(user_id: int, slack_user_id: str, *, actor: Actor, uow) -> UserView:
     """Remember a person's Slack id (found by their email), so later messages map without a lookup."""
+    return _link_chat_id(uow, actor, user_id, "slack_user_id", slack_user_id, uow.users.by_slack_id, "Slack user")
+
+
+def link_wecom_user(user_id: int, wecom_userid: str, *, actor: Actor, uow) -> UserView:
+    """Set a person's WeCom userid (企业微信账号): their WeCom messages then act as them."""
+    return _link_chat_id(uow, actor, user_id, "wecom_userid", wecom_userid.strip(), uow.users.by_wecom_id,
+                         "WeCom userid")
+
+
+def _link_chat_id(uow, actor: Actor, user_id: int, column: str, value: str, owner_of, label: str) -> UserView:
     ctx = begin(uow, actor, UseCase.MANAGE_USERS)
     user = uow.users.get(user_id)
     if user is None:
         raise NotFound(f"User {user_id} does not exist", field="user_id")
-    if user.slack_user_id == slack_user_id:
+    if not value or len(value) > 64:
+        raise ValidationFailed(f"{label} must be 1 to 64 characters", field=column)
+    if getattr(user, column) == value:
         return user_view(user)
-    if (other := uow.users.by_slack_id(slack_user_id)) is not None and other.id != user.id:
-        raise Conflict(f"Slack user {slack_user_id} already belongs to {other.email}", field="slack_user_id")
-    before = snapshot(user, ("slack_user_id",))
-    user.slack_user_id = slack_user_id
-    audit(uow, ctx, "user", user.id, "link_slack", before, snapshot(user, ("slack_user_id",)))
+    if (other := owner_of(value)) is not None and other.id != user.id:
+        raise Conflict(f"{label} {value} already belongs to {other.email}", field=column)
+    before = snapshot(user, (column,))
+    setattr(user, column, value)
+    audit(uow, ctx, "user", user.id, f"link_{column.split('_')[0]}", before, snapshot(user, (column,)))
     return user_view(user)
 
 

@@ -190,3 +190,22 @@ def test_a_body_that_is_not_a_callback_is_a_bad_request(wecom):
 
 def test_the_health_check_says_wecom_is_served(wecom):
     assert wecom.http.get("/healthz").json()["wecom"] is True
+
+
+def test_the_callback_is_answered_at_once_while_a_slow_turn_runs_in_the_background(wecom, monkeypatch):
+    import time as clock
+
+    real = wecom.services.agent.reply
+
+    def slow_reply(**kwargs):  # a slow LLM: far beyond WeCom's 5 s, were it in the request
+        clock.sleep(2.0)
+        return real(**kwargs)
+
+    monkeypatch.setattr(wecom.services.agent, "reply", slow_reply)
+    started = clock.monotonic()
+    response = wecom.say("LiNa", NEW_LEAD, wait=False)
+    answered = clock.monotonic() - started
+    assert response.status_code == 200 and answered < 1.0
+    assert wecom.texts("LiNa") == []  # the reply has not gone out yet …
+    wecom.wecom_app.wait()
+    assert "LEAD-" in wecom.texts("LiNa")[0]  # … and arrives when the turn is done

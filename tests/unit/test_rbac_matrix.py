@@ -75,6 +75,7 @@ create_team              D   D   D   D   D   D   D   D   A
 set_team_manager         D   D   D   D   D   D   D   D   A
 add_assignment_rule      D   D   D   D   D   D   D   D   A
 link_slack_user          D   D   D   D   D   D   D   D   A
+link_wecom_user          D   D   D   D   D   D   D   D   A
 expire_approvals         D   D   D   D   D   D   D   D   A
 next_steps               A   A   A   A   A   A   A   A   A
 audit_trail              A   A   A   A   A   A   A   A   A
@@ -348,6 +349,7 @@ CASES = {
     "set_team_manager": lambda e: e.call(users.set_team_manager, e.org["team_west"], e.org["manager_w"]),
     "add_assignment_rule": lambda e: e.call(users.add_assignment_rule, {"priority": 5, "team_id": e.org["team_west"]}),
     "link_slack_user": lambda e: e.call(users.link_slack_user, e.org["rep_w"], "U0RBAC"),
+    "link_wecom_user": lambda e: e.call(users.link_wecom_user, e.org["rep_w"], "RbacWeCom"),
     "expire_approvals": lambda e: e.call(approvals.expire_approvals),
     "next_steps": lambda e: e.call(next_steps.next_steps, e.ids["opp"]),
     "audit_trail": lambda e: e.call(audit_trail.audit_trail, "opportunity", e.ids["opp"]),
