@@ -291,3 +291,31 @@ def test_cancelling_a_proposal_closes_its_card_and_changes_nothing(wecom, cards)
     assert _quote_status(wecom, quote.id) == "draft" and wecom.cards("WangFang") == []
     wecom.click("LiNa", proposal, "ltc_confirm:")  # a later yes on the spent proposal does nothing
     assert _quote_status(wecom, quote.id) == "draft"
+
+
+def test_a_waiting_step_reminds_its_approver_then_escalates_to_their_manager_once(wecom):
+    from datetime import timedelta
+
+    from bot.wecom.approvals import WeComApprovalCards
+    from domain.outbox import dispatch_pending
+    from domain.services import reminders
+
+    org = wecom.org
+    quote = _quote(wecom, "15")
+    submitted = _call(wecom, quotes.submit_quote, quote.id, actor=org.actor("rep"))
+    sink = WeComApprovalCards(wecom.services)
+    dispatch_pending(wecom.app.session_factory, [sink])
+    _card_for(wecom, "WangFang", submitted.approval_id)
+    with wecom.app.uow() as uow:  # it has waited 50 hours
+        uow.approvals.get(submitted.approval_id).created_at = uow.now().replace(microsecond=0) - timedelta(hours=50)
+        uow.commit()
+    for _ in range(2):  # the hourly job runs twice: each reminder goes out once
+        _call(wecom, reminders.raise_reminders, actor=wecom.app.system_actor(), remind_after_hours=24,
+              escalate_after_hours=48, quote_notice_days=3, milestone_notice_days=3)
+        dispatch_pending(wecom.app.session_factory, [sink])
+    reminded = [x for x in wecom.texts("WangFang") if "提醒" in x]
+    assert len(reminded) == 1 and "50" in reminded[0]
+    escalation = _card_for(wecom, "ChenZhiYuan", submitted.approval_id)
+    assert escalation["sub_title_text"].startswith("⚠️ 升级") and escalation["replace_text"] == "仅供知悉"  # may not decide
+    assert any(x.startswith("⚠️ 升级") and "50 小时" in x for x in wecom.texts("ChenZhiYuan"))  # in full above it
+    assert len(wecom.cards("ChenZhiYuan")) == 1
