@@ -101,14 +101,15 @@ class ApprovalCardSink:
                 continue
             card = build_card(source, person.locale, self.app.playbooks())
             try:
-                posted = self.post_card(person, card, (note_for or {}).get(person.user_id))
+                card_posted = self.post_card(person, card, (note_for or {}).get(person.user_id))
             except Exception as e:
                 if not self.is_permanent(e):
                     raise  # the outbox retries; the cards already posted are recorded and not sent twice
                 log.error("approval card %s not delivered to user %s on %s (%s): not retried",
                           card.ref, person.user_id, self.SURFACE, e)
                 continue
-            self.record_card(source.view.id, posted)
+            self.record_card(source.view.id, card_posted)
+            posted[person.user_id] = card_posted
 
     def refresh(self, source: CardSource) -> None:
         """Bring every posted card of the request up to date (buttons only for who may decide now)."""

@@ -19,6 +19,7 @@ from bot.context import AppContext
 from domain.errors import Unauthenticated, ValidationFailed
 
 log = logging.getLogger("ltc.server")
+MAX_CALLBACK_BYTES = 64 * 1024  # a WeCom callback is a few hundred bytes
 
 
 def create_server(app_context: AppContext, slack_app: App | None = None, background=None,
@@ -78,6 +79,8 @@ def create_server(app_context: AppContext, slack_app: App | None = None, backgro
         """Check, record and queue; answer at once (WeCom waits 5 s, then retries)."""
         if wecom_app is None:
             return not_configured
+        if int(request.headers.get("content-length") or 0) > MAX_CALLBACK_BYTES:  # before reading it
+            return PlainTextResponse("too large", status_code=413)
         body = await request.body()
         try:
             await run_in_threadpool(wecom_app.receive, dict(request.query_params), body)

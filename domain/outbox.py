@@ -78,13 +78,18 @@ def dispatch_pending(session_factory: Callable[[], Session], sinks: Iterable[Sin
 
 
 def _deliver(sinks: list[Sink], row) -> str | None:
-    try:
-        for sink in sinks:
+    """Every sink gets the message, even after another failed (one chat surface being down must not
+    hold back the others); any failure makes the whole message retried later, and the sinks are
+    idempotent, so the ones that succeeded do nothing the second time."""
+    errors = []
+    for sink in sinks:
+        try:
             sink.handle(row.key, row.topic, row.payload)
-    except Exception as exc:  # a sink failure must not lose the message: retry later
-        log.warning("outbox %s failed (attempt %d): %s", row.key, row.attempts + 1, exc)
-        return str(exc) or type(exc).__name__
-    return None
+        except Exception as exc:  # a sink failure must not lose the message: retry later
+            log.warning("outbox %s failed in %s (attempt %d): %s", row.key, type(sink).__name__,
+                        row.attempts + 1, exc)
+            errors.append(str(exc) or type(exc).__name__)
+    return "; ".join(errors) if errors else None
 
 
 class OutboxWorker:

@@ -3,7 +3,7 @@
 WeCom wants an answer to a callback within 5 s and retries when it gets none, so a callback is
 only checked (signature, corp id), parsed and recorded as seen — MsgId for messages, TaskId +
 EventKey for card clicks, sender + time for other events — and answered with an empty body at once;
-the work runs on a small thread pool and its answers go out through `message/send`. A retried
+the work runs on per-user lanes of a small thread pool and its answers go out through `message/send`. A retried
 delivery is recorded already and skipped, on every replica (the record is in the database).
 
 Who acts is always the callback's FromUserName (inside the signed, encrypted message), mapped to a
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,7 +75,9 @@ class WeComApp:
         self.settings = settings
         self.services = services
         self.crypto = WeComCrypto(settings.wecom_token, settings.wecom_encoding_aes_key, settings.wecom_corp_id)
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="ltc-wecom")
+        # One lane (a single thread) per user hash: a person's messages run in the order they came,
+        # so their conversation and a reason after a Reject press never race; people run in parallel.
+        self.lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"ltc-wecom-{i}") for i in range(workers)]
         self._running: set[Future] = set()
         self._lock = threading.Lock()
         self.welcomes = NoticeLog(services.app.engine, "wecom")
@@ -93,7 +96,8 @@ class WeComApp:
         if not first_time(self.services.app.engine, message.dedup_key()):
             log.info("repeated WeCom callback %s skipped", message.dedup_key())
             return None
-        future = self.pool.submit(self._work, message)
+        lane = self.lanes[zlib.crc32(message.from_user.lower().encode()) % len(self.lanes)]
+        future = lane.submit(self._work, message)
         with self._lock:
             self._running.add(future)
         future.add_done_callback(self._done)
@@ -111,7 +115,8 @@ class WeComApp:
             future.result(timeout=timeout)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=False)
+        for lane in self.lanes:
+            lane.shutdown(wait=True, cancel_futures=False)
 
     def _work(self, message: Inbound) -> None:
         try:

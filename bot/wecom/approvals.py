@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from bot.approval_cards import load, outcome_text
+from bot.approval_cards import build_card, load, outcome_text
 from bot.approval_sink import ApprovalCardSink, Person, PostedCard
 from bot.wecom import cards
 from bot.wecom.api import WeComApiError
@@ -67,17 +67,23 @@ class WeComApprovalCards(ApprovalCardSink):
                     card, task=posted.message_id, can_decide=False, waiting=waiting))
                 if not card.is_open:
                     self.notices.record(shown)
-                return
+                    return
             except WeComApiError as e:  # e.g. the code's 72 hours are over
                 log.warning("could not update card %s for user %s: %s", card.ref, posted.user_id, e)
             finally:  # the code is spent (or useless) either way; a click meanwhile brought a new one
                 self.set_response_code(card.approval_id, posted.user_id, None, spent=UPDATING)
+            if card.is_open:
+                # Other updaters left the card to us meanwhile: if the request ended since we read it,
+                # the card (code spent now) cannot show it, so say it in a message.
+                now = build_card(load(self.app, card.approval_id), card.lang)
+                if not now.is_open:
+                    self.update_card(dataclasses.replace(posted, response_code=None), now, None)
+                return
         elif code:
             return  # another updater claimed this code just now and brings the card up to date
-        if not card.is_open:  # the card cannot change any more: say how the request ended, once
+        if not card.is_open and self.notices.record(shown):  # claimed first: one message, whoever races
             self.send.text(posted.channel, render("wecom.card_update_failed", card.lang, ref=card.ref,
                                                   outcome=card.outcome or ""))
-            self.notices.record(shown)
 
     def tell(self, person: Person, text: str, opportunity_id: int | None) -> None:
         self.send.text(person.chat_id, text)
@@ -119,6 +125,11 @@ def on_click(services, person, action: str, approval_id: int, response_code: str
     outcome = cards.OUTCOME_OF[action]
     if outcome == "approve":
         decide(services, person, approval_id, "approve", None)
+        return
+    if person.user_id not in view.eligible_approver_ids:  # asking would swallow their next message
+        deciders = ", ".join(source.names.get(uid, "?") for uid in view.eligible_approver_ids)
+        services.messenger.text(person.userid, render("wecom.not_your_decision", person.locale, ref=view.ref,
+                                                      who=deciders or "-"))
         return
     ReasonPrompts(services.app).ask(person.userid, approval_id, outcome)
     services.messenger.text(person.userid, render(f"wecom.reason_ask.{outcome}", person.locale, ref=view.ref,

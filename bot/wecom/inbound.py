@@ -35,8 +35,8 @@ class Inbound:
         """What makes a delivery the same one again: WeCom retries unanswered callbacks."""
         if self.msg_id:
             return f"msg:{self.msg_id}"
-        if self.is_card_click:
-            return f"card:{self.task_id}:{self.event_key}"[:200]
+        if self.is_card_click:  # the response code is new on every press and the same on WeCom's retries
+            return f"card:{self.task_id}:{self.event_key}:{self.response_code or self.create_time}"[:200]
         return f"event:{self.from_user}:{self.create_time}:{self.event}:{self.event_key}"[:200]
 
 

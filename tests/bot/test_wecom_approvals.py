@@ -319,3 +319,47 @@ def test_a_waiting_step_reminds_its_approver_then_escalates_to_their_manager_onc
     assert escalation["sub_title_text"].startswith("⚠️ 升级") and escalation["replace_text"] == "仅供知悉"  # may not decide
     assert any(x.startswith("⚠️ 升级") and "50 小时" in x for x in wecom.texts("ChenZhiYuan"))  # in full above it
     assert len(wecom.cards("ChenZhiYuan")) == 1
+
+
+def test_every_approver_gets_a_card_in_the_first_attempt(wecom):
+    """Two finance approvers at one step: both cards go out in one delivery, not one per retry."""
+    from domain.outbox import dispatch_pending
+
+    org = wecom.org
+    with wecom.app.uow() as uow:
+        users.create_user({"email": "finance2@example.com", "name_en": "Fin Two", "roles": ["finance"],
+                           "locale": "zh", "wecom_userid": "CaiWu2"}, actor=org.actor("admin"), uow=uow)
+        uow.commit()
+    quote = _quote(wecom, "25")
+    submitted = _call(wecom, quotes.submit_quote, quote.id, actor=org.actor("rep"))
+    _call(wecom, approvals.decide_approval, submitted.approval_id, "approve", actor=org.actor("director"))
+    dispatch_pending(wecom.app.session_factory, wecom.services.sinks())
+    for who in ("QianFang", "CaiWu2"):
+        _card_for(wecom, who, submitted.approval_id)
+    with wecom.app.engine.connect() as conn:
+        rows = conn.execute(select(t.outbox.c.key, t.outbox.c.attempts, t.outbox.c.last_error)
+                            .where(t.outbox.c.topic.in_(["ApprovalRequested", "ApprovalStepOpened"]))).all()
+    assert rows and all(r.attempts == 1 and r.last_error is None for r in rows), rows
+
+
+def test_pressing_reject_again_after_cancelling_asks_again(wecom, cards):
+    quote = _quote(wecom, "15")
+    cards()
+    card = _submit_in_wecom(wecom, quote)
+    wecom.click("WangFang", card, "ltc_reject:")
+    wecom.say("WangFang", "取消")
+    wecom.click("WangFang", card, "ltc_reject:")  # a new press, not WeCom's retry of the first
+    asked = [x for x in wecom.texts("WangFang") if "驳回" in x and "原因" in x]
+    assert len(asked) == 2
+    wecom.say("WangFang", "价格低于底价")
+    assert _quote_status(wecom, quote.id) == "rejected"
+
+
+def test_someone_who_may_not_decide_is_told_so_instead_of_being_asked_for_a_reason(wecom, cards):
+    quote = _quote(wecom, "15")
+    cards()
+    card = _submit_in_wecom(wecom, quote)
+    wecom.click("LiNa", card, "ltc_reject:")  # the rep, pressing a (forwarded) card of their own quote
+    assert "不由您审批" in wecom.texts("LiNa")[-1] and "Manager" in wecom.texts("LiNa")[-1]
+    wecom.say("LiNa", "我的商机")  # their next message is theirs, not a reason
+    assert _quote_status(wecom, quote.id) == "pending_approval"

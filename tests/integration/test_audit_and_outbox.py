@@ -233,6 +233,19 @@ def test_sink_failure_is_retried_later_and_recording_sink_handles_each_key_once(
     assert [k for k, _, _ in recording.received] == [created, assigned]
 
 
+def test_a_failing_sink_does_not_hold_back_the_sinks_after_it(db, engine, uow_factory, org):
+    """One chat surface being down (Slack first in the list) must not keep the next (WeCom) waiting."""
+    with uow_factory() as uow:
+        lead = leads.create_lead(LEAD, actor=org.actor("rep"), uow=uow)
+        uow.commit()
+    created = f"LeadCreated:{lead.id}"
+    flaky, after = FailingOnce(created), RecordingSink()
+    dispatch_pending(uow_factory.session_factory, [flaky, after])
+    assert created in [k for k, _, _ in after.received]  # served in the same attempt …
+    row = db.rows(t.outbox, t.outbox.c.key == created)[0]
+    assert row.dispatched_at is None and "chat API unavailable" in row.last_error  # … and still retried
+
+
 def test_outbox_gives_up_after_max_attempts(db, engine, uow_factory, org):
     class AlwaysFails:
         def handle(self, key, topic, payload):
