@@ -164,6 +164,8 @@ def test_one_worker_delivers_to_slack_and_wecom_each_person_on_the_surfaces_they
                                                     WebClient(token="xoxb-test", base_url=slack.base_url)),
                           wecom=wecom.services)
         deliver(wecom, sinks)
+        for sink in sinks:  # e.g. App Home's debounce timers: stopped before the mock Slack goes away
+            getattr(sink, "close", lambda: None)()
         slack_cards = [c for c in slack.of("chat.postMessage") if c.args.get("channel") == "DU0MGR"]
         slack_to_rep = [c for c in slack.of("conversations.open") if c.args.get("users") not in ("U0MGR",)]
     assert len(slack_cards) == 1 and len(wecom.cards("WangFang")) == 1  # the manager: both surfaces
