@@ -28,7 +28,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from tests.loopback import serve
+from tests.loopback import LoopbackPeer
 
 # --------------------------------------------------------------------------- steps
 
@@ -127,16 +127,15 @@ class Recorded:
 # --------------------------------------------------------------------------- the server
 
 
-class ScriptedLLM:
+class ScriptedLLM(LoopbackPeer):
+    NAME = "scripted-llm"
+
     def __init__(self, *, model: str = "scripted") -> None:
         self.model = model
         self.requests: list[Recorded] = []
         self._steps: deque[Step] = deque()
         self._lock = threading.Lock()
         self._closing = False
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
         self.app = self._build_app()
 
     # -- script -------------------------------------------------------------------------------
@@ -258,22 +257,9 @@ class ScriptedLLM:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> ScriptedLLM:
-        self._server, self._thread, self.port = serve(self.app, "scripted-llm")
-        return self
-
     def stop(self) -> None:
-        self._closing = True
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> ScriptedLLM:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        self._closing = True  # streams in flight end instead of holding the server open
+        super().stop()
 
 
 try:  # a fixture for whoever imports it; the module stays importable without pytest

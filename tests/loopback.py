@@ -24,3 +24,29 @@ def serve(app, name: str) -> tuple[uvicorn.Server, threading.Thread, int]:
             raise RuntimeError(f"{name} did not start")
         time.sleep(0.01)
     return server, thread, port
+
+
+class LoopbackPeer:
+    """A mock peer served on loopback: subclasses set `self.app` (ASGI) and NAME; `with Peer() as p:`."""
+
+    NAME = "mock"
+    app = None
+    port = 0
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    def start(self):
+        self._server, self._thread, self.port = serve(self.app, self.NAME)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.loopback import serve
+from tests.loopback import LoopbackPeer
 
 TEAM, BOT_USER = "T0LTC", "U0BOT"
 
@@ -33,7 +33,9 @@ class Call:
     args: dict[str, Any]
 
 
-class SlackMock:
+class SlackMock(LoopbackPeer):
+    NAME = "slack-mock"
+
     def __init__(self, users: dict[str, str | None] | None = None) -> None:
         self.users = dict(users or {})  # Slack user id → profile email (None = no email)
         self.calls: list[Call] = []
@@ -44,9 +46,6 @@ class SlackMock:
         self._ts = 0
         self.app = FastAPI()
         self.app.add_api_route("/api/{method}", self._handle, methods=["GET", "POST"])
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
@@ -132,21 +131,3 @@ class SlackMock:
         if method in ("conversations.invite", "conversations.join", "conversations.info"):
             return {"ok": True, "channel": {"id": args.get("channel"), "is_member": True}}
         return {"ok": True}  # reactions.add / reactions.remove and the rest
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> SlackMock:
-        self._server, self._thread, self.port = serve(self.app, "slack-mock")
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> SlackMock:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

@@ -15,8 +15,8 @@ from bot.background import ChatBackground
 from domain.db import tables as t
 from domain.db.uow import utcnow
 from domain.outbox import dispatch_pending
-from domain.services import approvals, opportunities, quotes, reminders, users
-from tests import builders
+from domain.services import approvals, quotes, reminders, users
+from tests.bot import approval_setup as setup
 
 THREAD = "1700000100.000100"  # where the rep works the deal in #sales
 
@@ -38,25 +38,7 @@ def cards(rig):
         background.stop()
 
 
-def _call(rig, fn, *args, **kwargs):
-    with rig.app.uow() as uow:
-        result = fn(*args, uow=uow, **kwargs)
-        uow.commit()
-    return result
-
-
-def _quote(rig, discount: str) -> tuple[int, object]:
-    """A deal past solution review with a draft quote at `discount` %."""
-    org = rig.org
-    builders.seed_catalog(rig.app.uow, org)
-    opp = builders.make_deal(rig.app.uow, org)
-    builders.run_gate(rig.app.uow, org, opp, "ATI", ["manager"])
-    _call(rig, opportunities.record_solution, opp, "Cloud MES", actor=org.actor("sr"))
-    _call(rig, opportunities.record_delivery_plan, opp, "Two waves", actor=org.actor("fr"))
-    builders.run_gate(rig.app.uow, org, opp, "solution_review", ["manager"])
-    quote = _call(rig, quotes.create_quote, opp, {"lines": [
-        {"product": "MES-LIC", "quantity": "500", "discount_pct": discount}]}, actor=org.actor("rep"))
-    return opp, quote
+_call, _quote, _wait = setup.call, setup.quote_for_approval, setup.wait
 
 
 def _submit_in_slack(rig, quote) -> None:
@@ -97,15 +79,6 @@ def _card_ts(rig, card) -> str:
 
 def _updates(rig, channel: str) -> list:
     return [c for c in rig.slack.of("chat.update") if c.args.get("channel") == channel]
-
-
-def _wait(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-    return value
 
 
 def _text(blocks) -> str:

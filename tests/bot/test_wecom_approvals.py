@@ -5,7 +5,6 @@ late clicks record one decision; Reject / Request changes take the reason from t
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from sqlalchemy import select
@@ -13,8 +12,8 @@ from sqlalchemy import select
 from bot.background import ChatBackground
 from domain.db import tables as t
 from domain.db.uow import utcnow
-from domain.services import approvals, opportunities, quotes, users
-from tests import builders
+from domain.services import approvals, quotes, users
+from tests.bot import approval_setup as setup
 
 
 @pytest.fixture
@@ -34,33 +33,11 @@ def cards(wecom):
         background.stop()
 
 
-def _call(rig, fn, *args, **kwargs):
-    with rig.app.uow() as uow:
-        result = fn(*args, uow=uow, **kwargs)
-        uow.commit()
-    return result
+_call, _wait = setup.call, setup.wait
 
 
 def _quote(rig, discount: str):
-    """A deal past solution review with a draft quote at `discount` %."""
-    org = rig.org
-    builders.seed_catalog(rig.app.uow, org)
-    opp = builders.make_deal(rig.app.uow, org)
-    builders.run_gate(rig.app.uow, org, opp, "ATI", ["manager"])
-    _call(rig, opportunities.record_solution, opp, "Cloud MES", actor=org.actor("sr"))
-    _call(rig, opportunities.record_delivery_plan, opp, "Two waves", actor=org.actor("fr"))
-    builders.run_gate(rig.app.uow, org, opp, "solution_review", ["manager"])
-    return _call(rig, quotes.create_quote, opp, {"lines": [
-        {"product": "MES-LIC", "quantity": "500", "discount_pct": discount}]}, actor=org.actor("rep"))
-
-
-def _wait(fn, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while not (found := fn()):
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
-    return found
+    return setup.quote_for_approval(rig, discount)[1]
 
 
 def _decisions(rig, approval_id) -> list[tuple]:

@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.loopback import serve
+from tests.loopback import LoopbackPeer
 
 CONTENT_BYTES = 2048
 TASK_ID = re.compile(r"[A-Za-z0-9_\-@]{1,128}")
@@ -56,7 +56,9 @@ def _size(text: Any) -> int:
     return len(str(text).encode("utf-8"))
 
 
-class WeComMock:
+class WeComMock(LoopbackPeer):
+    NAME = "wecom-mock"
+
     def __init__(self, corp_id: str = "wwltc0001", secret: str = "test-corp-secret", agent_id: int = 1000002,
                  token_ttl: int = 7200) -> None:
         self.corp_id, self.secret, self.agent_id, self.token_ttl = corp_id, secret, agent_id, token_ttl
@@ -70,9 +72,6 @@ class WeComMock:
         self._n = 0
         self.app = FastAPI()
         self.app.add_api_route("/cgi-bin/{path:path}", self._handle, methods=["GET", "POST"])
-        self._server = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
@@ -268,21 +267,3 @@ class WeComMock:
                 raise _invalid("template_card.button_list[].key")
             if len(set(keys)) != len(keys):
                 raise _invalid("template_card.button_list keys repeat")
-
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    def start(self) -> WeComMock:
-        self._server, self._thread, self.port = serve(self.app, "wecom-mock")
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> WeComMock:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
