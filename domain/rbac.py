@@ -52,6 +52,8 @@ class UseCase(StrEnum):
     RECORD_CONTRIBUTION = "record_contribution"
     CONFIRM_ACTION = "confirm_action"
     SEARCH_RECORDS = "search_records"
+    VIEW_ANALYTICS = "view_analytics"
+    SET_TARGET = "set_target"
 
 
 _SELLERS = frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR, R.SALES_OPS, R.ADMIN})
@@ -103,6 +105,9 @@ PERMISSIONS: dict[UseCase, frozenset[Role]] = {
     # Anyone may answer their own proposals; what the proposal then does is checked again on its own.
     UseCase.CONFIRM_ACTION: _EVERYONE,
     UseCase.SEARCH_RECORDS: _EVERYONE,  # results are filtered by each record's visibility
+    # Numbers are scoped to the asker's deals or subtree; delivery and legal have no pipeline to read.
+    UseCase.VIEW_ANALYTICS: _SELLERS | {R.FINANCE},
+    UseCase.SET_TARGET: _MANAGERS,
 }
 
 # Finance and legal see the deals their function works on, not the early funnel.

@@ -1,13 +1,19 @@
 """All configuration in one pydantic-settings class (env prefix LTC_, plus DATABASE_URL)."""
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+DEFAULT_FX_RATES = {k: Decimal(v) for k, v in {
+    "CNY": "1", "USD": "7.10", "EUR": "7.70", "HKD": "0.91", "SGD": "5.30", "JPY": "0.047", "GBP": "9.00",
+    "AUD": "4.60", "CAD": "5.10", "CHF": "8.00", "KRW": "0.0051", "TWD": "0.22"}.items()}
 
 
 class Settings(BaseSettings):
@@ -20,6 +26,12 @@ class Settings(BaseSettings):
     )
     sql_echo: bool = False
     default_currency: str = "CNY"
+    # Analytics add up deals in many currencies: every amount is converted at a fixed book rate
+    # (units of the reporting currency per unit), the way finance closes a period.
+    reporting_currency: str = Field("CNY", description="the currency every analytics figure is shown in")
+    fx_rates: dict[str, Decimal] = Field(
+        default_factory=lambda: dict(DEFAULT_FX_RATES),
+        description="book rates into the reporting currency; LTC_FX_RATES='{\"USD\": \"7.2\"}' overrides some")
     approval_ttl_hours: int = Field(72, ge=1, description="pending approvals expire after this")
     outbox_poll_seconds: float = Field(1.0, gt=0)
     outbox_max_attempts: int = Field(10, ge=1)
@@ -93,6 +105,12 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url or self.llm_model)
 
+    @field_validator("fx_rates", mode="before")
+    @classmethod
+    def _rates_over_defaults(cls, value):
+        # Naming one rate keeps the others: a missing rate would silently drop deals from every sum.
+        return {**DEFAULT_FX_RATES, **value} if isinstance(value, dict) else value
+
     @model_validator(mode="after")
     def _prod_needs_real_database(self) -> "Settings":
         if self.env == "prod" and self.database_url.startswith("sqlite"):
@@ -108,6 +126,13 @@ class Settings(BaseSettings):
                              "WECOM_ENCODING_AES_KEY (set none of them to run without WeCom)")
         if self.wecom_encoding_aes_key is not None and len(self.wecom_encoding_aes_key) != 43:
             raise ValueError("WECOM_ENCODING_AES_KEY must be the 43 characters WeCom shows")
+        self.reporting_currency = self.reporting_currency.upper()
+        self.fx_rates = {k.upper(): v for k, v in self.fx_rates.items()}
+        if self.fx_rates.get(self.reporting_currency, Decimal("1")) != 1:
+            raise ValueError("LTC_FX_RATES: the reporting currency's own rate must be 1")
+        self.fx_rates[self.reporting_currency] = Decimal("1")
+        if any(v <= 0 for v in self.fx_rates.values()):
+            raise ValueError("LTC_FX_RATES: every rate must be above 0")
         if self.approval_escalate_hours <= self.approval_remind_hours:
             raise ValueError("LTC_APPROVAL_ESCALATE_HOURS must be longer than LTC_APPROVAL_REMIND_HOURS")
         return self

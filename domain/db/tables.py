@@ -734,6 +734,29 @@ revenue_entries = Table(
     Column("change_order_id", Integer, ForeignKey("change_orders.id")),
 )
 
+# Sales targets per person or team and period (amount in the reporting currency).
+targets = Table(
+    "targets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id")),
+    Column("team_id", Integer, ForeignKey("teams.id")),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),  # exclusive
+    Column("label", String(20), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("set_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("set_at", DateTime, nullable=False),
+    CheckConstraint("(user_id IS NULL) <> (team_id IS NULL)", name="one_holder"),
+    CheckConstraint("period_end > period_start", name="period_order"),
+    CheckConstraint("amount >= 0", name="amount_positive"),
+    # One target per holder and period: setting it again replaces the amount.
+    Index("uq_targets_user_period", "user_id", "period_start", "period_end", unique=True,
+          sqlite_where=text("user_id IS NOT NULL"), postgresql_where=text("user_id IS NOT NULL")),
+    Index("uq_targets_team_period", "team_id", "period_start", "period_end", unique=True,
+          sqlite_where=text("team_id IS NOT NULL"), postgresql_where=text("team_id IS NOT NULL")),
+)
+
 incentive_plans = Table(
     "incentive_plans",
     metadata,

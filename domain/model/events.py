@@ -310,3 +310,17 @@ class CollectionsDigestDue(Event):
 
     def _key(self) -> str:
         return f"{self.owner_id}:{self.on}"
+
+
+@dataclass(frozen=True)
+class TargetSet(Event):
+    target_id: int
+    user_id: int | None
+    team_id: int | None
+    period: str
+    amount: str
+    set_by: int
+    at: str  # each setting is its own fact: a target may be set again
+
+    def _key(self) -> str:
+        return f"{self.target_id}:{self.at}"

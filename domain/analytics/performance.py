@@ -1,0 +1,187 @@
+"""How well deals convert: win rate and deal size, cycle time per stage, the funnel, period over period."""
+from __future__ import annotations
+
+import statistics
+from decimal import Decimal
+
+from sqlalchemy import case, func, select
+
+from domain.actor import Actor
+from domain.analytics import cash
+from domain.analytics import sql as q
+from domain.analytics.periods import Period, previous
+from domain.analytics.scope import Asker, ask
+from domain.analytics.views import (CycleTime, Funnel, FunnelStep, KpiChange, PeriodComparison, StageCycle, WinRate,
+                                    WinRateRow)
+from domain.db import tables as t
+from domain.errors import ValidationFailed
+from domain.model.opportunities import CLOSED_STAGES
+from domain.model.vocab import Stage
+
+o, u, tm, sh, ld = t.opportunities, t.users, t.teams, t.stage_history, t.leads
+WIN_RATE_BY = ("none", "owner", "team", "region", "quarter")
+CLOSED = [s.value for s in CLOSED_STAGES]
+FUNNEL_STAGES = ("initiated", "solution", "bid", "negotiate", "won")
+
+
+def _closed_in(a: Asker, p: Period) -> list:
+    return q.where(o.c.stage.in_(CLOSED), a.owned(o.c.owner_id), *q.in_times(o.c.stage_changed_at, p))
+
+
+def _win_row(key: str, label: str, won: int, lost: int, abandoned: int, won_amount) -> WinRateRow:
+    amount = q.money(won_amount)
+    return WinRateRow(key=key, label=label, won=won, lost=lost, abandoned=abandoned,
+                      win_rate=q.ratio(won, won + lost), won_amount=amount,
+                      average_deal=q.ratio(amount, won, q.CENT))
+
+
+def win_rate(by: str = "none", period: Period | str = "this_year", *, actor: Actor, uow,
+             team: int | str | None = None, owner: int | None = None) -> WinRate:
+    """Deals closed in the period: won / (won + lost), won amount and average deal size, per group."""
+    if by not in WIN_RATE_BY:
+        raise ValidationFailed(f"Cannot break the win rate down by {by!r}", field="by", allowed=list(WIN_RATE_BY))
+    a = ask(uow, actor, team=team, owner=owner)
+    p = q.as_period(period, a.today)
+    amount = q.converted(o.c.amount, o.c.currency, a.rates)
+    won_amount = func.sum(case((o.c.stage == Stage.WON.value, amount), else_=0))
+    frm = o
+    if by == "owner":
+        keys = [o.c.owner_id]
+    elif by == "team":
+        frm = o.join(u, u.c.id == o.c.owner_id).outerjoin(tm, tm.c.id == u.c.team_id)
+        keys = [tm.c.id, tm.c.name]
+    elif by == "region":
+        keys = [o.c.region]
+    elif by == "quarter":
+        keys = list(q.year_month(o.c.stage_changed_at))
+    else:
+        keys = []
+    stmt = (select(*keys, o.c.stage, func.count(), won_amount).select_from(frm)
+            .where(*_closed_in(a, p)).group_by(*keys, o.c.stage))
+    groups: dict[tuple[str, str], list] = {}
+    for *k, stage, c, wa in uow.session.execute(stmt):
+        key, label = _win_key(by, k, a)
+        acc = groups.setdefault((key, label), [0, 0, 0, Decimal(0)])
+        acc[CLOSED.index(stage)] += c
+        acc[3] += Decimal(str(wa or 0))
+    rows = [_win_row(k, lbl, *v) for (k, lbl), v in groups.items()]
+    total = _win_row("", "", sum(r.won for r in rows), sum(r.lost for r in rows), sum(r.abandoned for r in rows),
+                     sum((v[3] for v in groups.values()), Decimal(0)))
+    if by == "quarter":
+        rows.sort(key=lambda r: r.key)
+    else:
+        rows.sort(key=lambda r: (r.label == "—", -r.won_amount, r.label))
+    return WinRate(period=p, by=by, rows=rows if by != "none" else [], total=total, **a.fields())
+
+
+def _win_key(by: str, k: list, a: Asker) -> tuple[str, str]:
+    if by == "owner":
+        return str(k[0]), a.names.get(k[0], str(k[0]))
+    if by == "team":
+        return ("", "—") if k[0] is None else (str(k[0]), k[1])
+    if by == "region":
+        return k[0], k[0] or "—"
+    if by == "quarter":
+        label = q.quarter_label(*k)
+        return label, label
+    return "", ""
+
+
+def cycle_time(period: Period | str = "this_quarter", *, actor: Actor, uow, team: int | str | None = None,
+               owner: int | None = None) -> CycleTime:
+    """Median days deals spent in each stage (spells that ended in the period), and median days to win."""
+    a = ask(uow, actor, team=team, owner=owner)
+    p = q.as_period(period, a.today)
+    dialect = uow.session.get_bind().dialect.name
+    ended = func.lead(sh.c.changed_at).over(partition_by=sh.c.opportunity_id, order_by=(sh.c.changed_at, sh.c.id))
+    deals = select(o.c.id).where(*q.where(a.owned(o.c.owner_id)))
+    # Only deals with a stage change in the period can have a spell ending in it.
+    touched = select(sh.c.opportunity_id).where(*q.in_times(sh.c.changed_at, p))
+    spells = (select(sh.c.to_stage.label("stage"), sh.c.changed_at.label("started"), ended.label("ended"))
+              .where(sh.c.opportunity_id.in_(touched), sh.c.opportunity_id.in_(deals)).subquery())
+    days = q.seconds_between(dialect, spells.c.started, spells.c.ended) / 86400
+    in_period = q.in_times(spells.c.ended, p)
+    medians = _medians(uow, dialect, spells.c.stage, days, in_period, spells)
+    stages = [StageCycle(stage=s, spells=medians.get(s, (0, None))[0], median_days=q.tenth(medians.get(s, (0, None))[1]))
+              for s in q.OPEN]
+    first = select(sh.c.opportunity_id, func.min(sh.c.changed_at).label("first")).group_by(sh.c.opportunity_id).subquery()
+    won = (select(o.c.id, q.seconds_between(dialect, first.c.first, o.c.stage_changed_at).label("s"))
+           .select_from(o.join(first, first.c.opportunity_id == o.c.id))
+           .where(*q.where(o.c.stage == Stage.WON.value, a.owned(o.c.owner_id),
+                           *q.in_times(o.c.stage_changed_at, p))).subquery())
+    won_days = won.c.s / 86400
+    med = _medians(uow, dialect, None, won_days, [], won)
+    count, median = med.get(None, (0, None))
+    return CycleTime(period=p, stages=stages, won_deals=count, median_days_to_win=q.tenth(median), **a.fields())
+
+
+def _medians(uow, dialect: str, key, value, clauses, source) -> dict:
+    """{key: (count, median)}. PostgreSQL does it in SQL; SQLite has no percentile, so Python does."""
+    keys = [key] if key is not None else []
+    if dialect == "postgresql":
+        stmt = (select(*keys, func.count(), func.percentile_cont(0.5).within_group(value))
+                .select_from(source).where(*clauses).group_by(*keys))
+        return {(r[0] if keys else None): (r[-2], r[-1]) for r in uow.session.execute(stmt)}
+    values: dict = {}
+    for r in uow.session.execute(select(*keys, value).select_from(source).where(*clauses)):
+        values.setdefault(r[0] if keys else None, []).append(Decimal(str(r[-1])))
+    return {k: (len(v), statistics.median(v)) for k, v in values.items()}
+
+
+def funnel(period: Period | str = "this_quarter", *, actor: Actor, uow, team: int | str | None = None,
+           owner: int | None = None) -> Funnel:
+    """Leads created in the period → converted; opportunities created → reached each stage → won."""
+    a = ask(uow, actor, team=team, owner=owner)
+    p = q.as_period(period, a.today)
+    leads, converted = uow.session.execute(
+        select(func.count(), func.count().filter(ld.c.status == "converted"))
+        .where(*q.where(a.owned(ld.c.owner_id), *q.in_times(ld.c.created_at, p)))).one()
+    cohort = select(o.c.id).where(*q.where(a.owned(o.c.owner_id), *q.in_times(o.c.created_at, p)))
+    opportunities = uow.session.execute(select(func.count()).select_from(cohort.subquery())).scalar_one()
+    reached = dict(uow.session.execute(
+        select(sh.c.to_stage, func.count(func.distinct(sh.c.opportunity_id)))
+        .where(sh.c.opportunity_id.in_(cohort), sh.c.to_stage.in_(FUNNEL_STAGES)).group_by(sh.c.to_stage)).all())
+    counts = [("leads", leads), ("converted", converted), ("opportunities", opportunities),
+              *((s, reached.get(s, 0)) for s in FUNNEL_STAGES)]
+    steps, prev = [], None
+    for name, c in counts:
+        steps.append(FunnelStep(step=name, count=c, of_previous=None if prev is None else q.ratio(c, prev),
+                                of_first=q.ratio(c, counts[0][1])))
+        prev = c
+    return Funnel(period=p, steps=steps, **a.fields())
+
+
+def period_over_period(period: Period | str = "this_quarter", *, actor: Actor, uow,
+                       team: int | str | None = None, owner: int | None = None) -> PeriodComparison:
+    """This period against the one before: new pipeline, won, win rate, deal size, invoiced, collected."""
+    a = ask(uow, actor, team=team, owner=owner)
+    p = q.as_period(period, a.today)
+    before = previous(p)
+    now_, then = _kpis(uow, a, p), _kpis(uow, a, before)
+    kpis = []
+    for name in now_:
+        cur, prev = now_[name], then[name]
+        change = None if cur is None or prev is None else cur - prev
+        kpis.append(KpiChange(kpi=name, current=cur, previous=prev, change=change,
+                              change_pct=None if change is None else q.ratio(change, prev)))
+    return PeriodComparison(period=p, previous=before, kpis=kpis, **a.fields())
+
+
+def _kpis(uow, a: Asker, p: Period) -> dict[str, Decimal | None]:
+    amount = q.converted(o.c.amount, o.c.currency, a.rates)
+    new = uow.session.execute(select(func.sum(amount)).where(
+        *q.where(a.owned(o.c.owner_id), *q.in_times(o.c.created_at, p)))).scalar_one()
+    won = lost = 0
+    won_amount = Decimal(0)
+    for stage, c, s in uow.session.execute(select(o.c.stage, func.count(), func.sum(amount))
+                                           .where(*_closed_in(a, p)).group_by(o.c.stage)):
+        if stage == Stage.WON.value:
+            won, won_amount = c, q.money(s)
+        elif stage == Stage.LOST.value:
+            lost = c
+    return {"new_pipeline": q.money(new), "won_amount": won_amount, "won_count": Decimal(won),
+            "win_rate": q.ratio(won, won + lost), "average_deal": q.ratio(won_amount, won, q.CENT),
+            "invoiced": cash.invoiced_in(uow, a, p), "collected": cash.collected_in(uow, a, p)}
+
+
+

@@ -1,0 +1,102 @@
+"""Whose numbers an asker may read: everyone's, their reporting subtree's, or their own."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from domain.actor import Actor
+from domain.db import tables as t
+from domain.errors import NotFound, PermissionDenied
+from domain.model.message_keys import keyed
+from domain.model.vocab import Role
+from domain.rbac import UseCase
+from domain.services.base import Ctx, begin
+from domain.settings import get_settings
+
+# Finance reads receivables and reconciliation for the whole company, like admin and sales ops.
+SEES_EVERY_DEAL = frozenset({Role.ADMIN, Role.SALES_OPS, Role.FINANCE})
+
+
+@dataclass(frozen=True)
+class Asker:
+    """One analytics question's context: who asks, which owners count, the clock and the money rules."""
+
+    ctx: Ctx
+    owner_ids: frozenset[int] | None  # None = every owner
+    scope: str  # all, team, self
+    currency: str
+    rates: dict[str, Decimal]
+    now: datetime
+    names: dict[int, str]  # user id → display name in the asker's language
+    locale: str  # the asker's language: names and product labels follow it
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+    def owned(self, column):
+        """The WHERE clause keeping rows whose owner column is in scope (None = no clause)."""
+        return None if self.owner_ids is None else column.in_(sorted(self.owner_ids))
+
+    def sees(self, owner_id: int | None) -> bool:
+        return self.owner_ids is None or owner_id in self.owner_ids
+
+    def fields(self) -> dict:
+        return {"currency": self.currency, "scope": self.scope,
+                "owner_ids": None if self.owner_ids is None else sorted(self.owner_ids)}
+
+
+def ask(uow, actor: Actor, *, team: int | str | None = None, owner: int | None = None,
+        use_case: UseCase = UseCase.VIEW_ANALYTICS) -> Asker:
+    ctx = begin(uow, actor, use_case)
+    settings = get_settings()
+    rows = uow.session.execute(select(t.users.c.id, t.users.c.team_id)).all()
+    team_of = {uid: tid for uid, tid in rows}
+    names = {u.id: u.display_name(ctx.user.locale) for u in uow.users.all()}
+    allowed: frozenset[int] | None
+    if ctx.user.roles & SEES_EVERY_DEAL:
+        allowed = None
+    elif ctx.scope.is_manager:
+        allowed = ctx.scope.subtree
+    else:
+        allowed = frozenset({ctx.user.id})
+    owners = allowed
+    if team is not None:
+        team_id = _team_id(uow, team)
+        members = frozenset(uid for uid, tid in team_of.items() if tid == team_id)
+        _within(allowed, members, "team", team)
+        owners = members
+    if owner is not None:
+        if owner not in team_of:
+            raise NotFound(f"User {owner} does not exist", field="owner")
+        _within(allowed, frozenset({owner}), "owner", names.get(owner, owner))
+        owners = frozenset({owner}) if owners is None else owners & {owner}
+    if owners is None:
+        scope = "all"
+    elif owners == {ctx.user.id}:
+        scope = "self"
+    else:
+        scope = "team"
+    return Asker(ctx=ctx, owner_ids=owners, scope=scope, currency=settings.reporting_currency,
+                 rates=dict(settings.fx_rates), now=uow.now(), names=names,
+                 locale=ctx.user.locale)
+
+
+def _team_id(uow, team: int | str) -> int:
+    teams = uow.session.execute(select(t.teams.c.id, t.teams.c.name)).all()
+    for tid, name in teams:
+        if (isinstance(team, int) and tid == team) or (isinstance(team, str) and (
+                name.casefold() == team.strip().casefold() or team.strip() == str(tid))):
+            return tid
+    raise NotFound(f"No team called {team!r}", field="team", allowed=sorted(n for _, n in teams),
+                   details=keyed("not_found.team", ref=team))
+
+
+def _within(allowed: frozenset[int] | None, wanted: frozenset[int], what: str, label) -> None:
+    # Asking about someone else's people is refused outright: a partial answer would look complete.
+    if allowed is not None and not wanted <= allowed:
+        raise PermissionDenied(f"You can only see the numbers of your own reporting line, not {what} {label}",
+                               field=what, details=keyed("analytics.outside_scope", what=what, name=label))
