@@ -34,7 +34,8 @@ def _reminders(actor, uow, as_of: date | None, s: Settings) -> int:
     return reminders.raise_reminders(actor=actor, uow=uow, as_of=as_of, remind_after_hours=s.approval_remind_hours,
                                      escalate_after_hours=s.approval_escalate_hours,
                                      quote_notice_days=s.quote_expiry_notice_days,
-                                     milestone_notice_days=s.milestone_notice_days).total
+                                     milestone_notice_days=s.milestone_notice_days,
+                                     digest_weekday=s.pipeline_digest_weekday).total
 
 
 def run_jobs(app, as_of: date | None = None) -> list[tuple[str, int]]:

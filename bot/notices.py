@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from bot import digest
 from domain.actor import Actor, Channel
 from domain.errors import LTCError
 from domain.model.opportunities import OPEN_STAGES
@@ -37,7 +38,8 @@ SEATS = ("AR", "SR", "FR")
 # Topics that notify people directly, and topics that make news in a deal's conversation.
 # InvoiceReminderDue (a dunning level raised) is deliberately absent: the same daily run raises the
 # AR's CollectionsDigestDue, whose list marks the invoices raised that day, so the AR hears once.
-DM_TOPICS = frozenset({"LeadAssigned", "QuoteExpiring", "DeliveryMilestoneDue", "CollectionsDigestDue"})
+DM_TOPICS = frozenset({"LeadAssigned", "QuoteExpiring", "DeliveryMilestoneDue", "CollectionsDigestDue",
+                       "PipelineDigestDue"})
 DEAL_TOPICS = frozenset({"GatePassed", "GateRejected", "OpportunityStageChanged"})
 
 
@@ -50,6 +52,7 @@ class Notice:
     title: str
     lines: tuple[str, ...]
     opportunity_id: int | None = None
+    chart: object | None = None  # tools.charts.Chart: surfaces post it as a picture under the text
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ class NoticeBuilder:
 
     def notices(self, key: str, topic: str, payload: dict) -> list[Notice]:
         build = {"LeadAssigned": self._lead_assigned, "QuoteExpiring": self._quote_expiring,
-                 "DeliveryMilestoneDue": self._milestone_due, "CollectionsDigestDue": self._digest}.get(topic)
+                 "DeliveryMilestoneDue": self._milestone_due, "CollectionsDigestDue": self._digest,
+                 "PipelineDigestDue": self._pipeline_digest}.get(topic)
         if build is None:
             return []
         with self.app.uow() as uow:  # read only: never committed
@@ -218,6 +222,18 @@ class NoticeBuilder:
             out.append(Notice(key=f"{key}:{uid}", topic=topic, user_id=uid, lang=lang, title=title, lines=lines,
                               opportunity_id=opp.id))
         return out
+
+    def _pipeline_digest(self, uow, key: str, topic: str, p: dict) -> list[Notice]:
+        manager = self._reader(uow, p["manager_id"])
+        if manager is None:
+            return []
+        lang = lang_of(manager.locale)
+        built = digest.build(uow, self._actor(manager.id), lang, p["week"])
+        if built is None:
+            return []
+        title, lines, chart = built
+        return [Notice(key=f"{key}:{manager.id}", topic=topic, user_id=manager.id, lang=lang, title=title,
+                       lines=lines, chart=chart)]
 
     def _digest(self, uow, key: str, topic: str, p: dict) -> list[Notice]:
         owner = self._reader(uow, p["owner_id"])

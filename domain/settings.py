@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     approval_escalate_hours: int = Field(48, ge=1, description="escalate a step waiting this long to the approvers' managers")
     quote_expiry_notice_days: int = Field(3, ge=0, description="tell the AR this many days before a quote expires")
     milestone_notice_days: int = Field(3, ge=0, description="tell FR and AR this many days before a milestone is due")
+    pipeline_digest_weekday: int | None = Field(
+        0, ge=0, le=6, description="weekday (0 = Monday) from which managers get their weekly pipeline digest; "
+                                   "unset (LTC_PIPELINE_DIGEST_WEEKDAY=) for none")
 
     # Slack. The bot token and signing secret serve HTTP events; the app token adds Socket Mode.
     slack_bot_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "LTC_SLACK_BOT_TOKEN"))
@@ -110,6 +113,11 @@ class Settings(BaseSettings):
     def _rates_over_defaults(cls, value):
         # Naming one rate keeps the others: a missing rate would silently drop deals from every sum.
         return {**DEFAULT_FX_RATES, **value} if isinstance(value, dict) else value
+
+    @field_validator("pipeline_digest_weekday", mode="before")
+    @classmethod
+    def _blank_is_off(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _prod_needs_real_database(self) -> "Settings":

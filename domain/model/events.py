@@ -324,3 +324,15 @@ class TargetSet(Event):
 
     def _key(self) -> str:
         return f"{self.target_id}:{self.at}"
+
+
+@dataclass(frozen=True)
+class PipelineDigestDue(Event):
+    """Once a week, each sales manager and director gets a digest of their team's pipeline."""
+
+    manager_id: int
+    week: str  # ISO week, e.g. 2026-W47
+    on: str
+
+    def _key(self) -> str:
+        return f"{self.manager_id}:{self.week}"

@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from domain.actor import Actor
-from domain.model.events import ApprovalReminderDue, CollectionsDigestDue, DeliveryMilestoneDue, QuoteExpiring
+from domain.model.events import (ApprovalReminderDue, CollectionsDigestDue, DeliveryMilestoneDue, PipelineDigestDue,
+                                 QuoteExpiring)
+from domain.model.vocab import Role
 from domain.rbac import UseCase
 from domain.services import collections
 from domain.services.base import begin, emit, job_date
@@ -23,11 +25,12 @@ class ReminderRun(View):
     quotes_expiring: int
     milestones_due: int
     digests: int
+    pipeline_digests: int = 0
 
     @property
     def total(self) -> int:
         return (self.approvals_reminded + self.approvals_escalated + self.quotes_expiring + self.milestones_due
-                + self.digests)
+                + self.digests + self.pipeline_digests)
 
 
 def waiting_since(request) -> datetime:
@@ -37,7 +40,8 @@ def waiting_since(request) -> datetime:
 
 
 def raise_reminders(*, actor: Actor, uow, remind_after_hours: int, escalate_after_hours: int,
-                    quote_notice_days: int, milestone_notice_days: int, as_of: date | None = None) -> ReminderRun:
+                    quote_notice_days: int, milestone_notice_days: int, as_of: date | None = None,
+                    digest_weekday: int | None = None) -> ReminderRun:
     begin(uow, actor, UseCase.RUN_JOBS)
     now = uow.now()
     today = job_date(uow, as_of)
@@ -76,4 +80,19 @@ def raise_reminders(*, actor: Actor, uow, remind_after_hours: int, escalate_afte
     for owner_id, count in sorted(overdue.items()):
         emit(uow, CollectionsDigestDue(owner_id=owner_id, on=today.isoformat(), invoices=count))
     return ReminderRun(approvals_reminded=reminded, approvals_escalated=escalated, quotes_expiring=quotes,
-                       milestones_due=milestones, digests=len(overdue))
+                       milestones_due=milestones, digests=len(overdue),
+                       pipeline_digests=pipeline_digests(uow, today, digest_weekday))
+
+
+MANAGES = frozenset({Role.SALES_MANAGER, Role.DIRECTOR})
+
+
+def pipeline_digests(uow, today: date, weekday: int | None) -> int:
+    """From `weekday` on (0 = Monday), each active manager's weekly digest; the ISO week keys it once."""
+    if weekday is None or today.weekday() < weekday:
+        return 0
+    year, week, _ = today.isocalendar()
+    managers = sorted(u.id for u in uow.users.all() if u.active and u.roles & MANAGES)
+    for manager_id in managers:
+        emit(uow, PipelineDigestDue(manager_id=manager_id, week=f"{year}-W{week:02d}", on=today.isoformat()))
+    return len(managers)
