@@ -27,6 +27,7 @@ from domain.actor import Actor
 from domain.errors import PermissionDenied
 from prompts.messages import render
 from tools import resolve, runner
+from tools.charts import Chart
 from tools.context import ToolContext
 from tools.errors import HINTS, Problem, ToolError
 from tools.registry import ToolSpec, all_tools, audiences_for
@@ -51,6 +52,19 @@ class TurnResult:
     @property
     def proposals(self) -> list[runner.Proposal]:
         return [o.proposal for o in self.outcomes if o.status == "needs_confirmation" and o.proposal]
+
+    @property
+    def charts(self) -> list[Chart]:
+        """The charts this turn's tools drew data for (a result's "chart"), to be sent after the text."""
+        charts = []
+        for o in self.outcomes:
+            data = (o.result or {}).get("chart") if o.status == "ok" else None
+            if data:
+                try:
+                    charts.append(Chart.model_validate(data))
+                except ValueError as e:  # a malformed chart costs the picture, never the reply
+                    log.warning("tool %s returned a malformed chart: %s", o.tool, e)
+        return charts
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.agent.runtime import Agent
 from bot.context import AppContext
-from bot.slack import blocks, followups
+from bot.slack import blocks, files, followups
 from bot import deal_conversations as places
 from bot.slack.approvals import ApprovalCards, register_approvals
 from bot.slack.commands import register as register_ltc
@@ -130,6 +130,7 @@ def _converse(services: SlackServices, body: dict, event: dict, client: WebClien
         reply += followups.extra_blocks(result.outcomes[0], result.locale)
     client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text or result.text, blocks=reply)
     _remember_deals(services, [o.result for o in result.outcomes if o.status == "ok"], channel, thread_ts)
+    files.post_charts(client, channel, thread_ts, result.charts)  # after the text; a failure only logs
 
 
 def _answered(services: SlackServices, person: SlackPerson, outcome, text: str, channel: str,

@@ -1,4 +1,4 @@
-"""The WeCom server API (企业微信 服务端 API): access_token, message/send, update_template_card.
+"""The WeCom server API (企业微信 服务端 API): access_token, message/send, update_template_card, media/upload.
 
 The access_token is fetched with the corp id and the app's secret, cached until shortly before it
 expires (WeCom gives 7200 s) and shared by every thread. A call answered 40014 (invalid token),
@@ -70,11 +70,15 @@ class WeComClient:
 
     def call(self, path: str, body: dict[str, Any]) -> dict:
         """POST `body` to `path` with the token; a refused token is renewed and the call sent again once."""
+        return self._with_token(path, lambda token: self._post(path, token, body))
+
+    def _with_token(self, path: str, send) -> dict:
+        """`send(token)`, again once with a new token when it was refused, and once more after a busy answer."""
         token = self.access_token()
         renewed = paused = False
         while True:
             try:
-                return self._post(path, token, body)
+                return send(token)
             except WeComApiError as e:
                 if e.errcode in TOKEN_ERRORS and not renewed:
                     log.info("WeCom %s refused the access token (%s): fetching a new one", path, e.errcode)
@@ -100,6 +104,15 @@ class WeComClient:
         """A template card; a button_interaction card's answer carries the response_code to update it once."""
         return self.send(touser, "template_card", card)
 
+    def upload_image(self, png: bytes, filename: str) -> str:
+        """A temporary image (kept 3 days by WeCom) for `send_image`; returns its media_id."""
+        media = (filename, png, "image/png" if filename.lower().endswith(".png") else "image/jpeg")
+        data = self._with_token("media/upload", lambda token: self._upload("media/upload", token, "image", media))
+        return data["media_id"]
+
+    def send_image(self, touser: str, media_id: str) -> dict:
+        return self.send(touser, "image", {"media_id": media_id})
+
     def update_card(self, userids: list[str], response_code: str, card: dict[str, Any]) -> dict:
         return self.call("message/update_template_card", {"userids": userids, "agentid": self.agent_id,
                                                           "response_code": response_code, "template_card": card})
@@ -119,6 +132,15 @@ class WeComClient:
     def _post(self, path: str, token: str, body: dict[str, Any]) -> dict:
         try:
             response = self.http.post(self.base_url + path, params={"access_token": token}, json=body)
+        except httpx.HTTPError as e:
+            raise WeComApiError(path, -1, f"network: {e!r}") from None
+        return self._checked(path, response)
+
+    def _upload(self, path: str, token: str, kind: str, media: tuple[str, bytes, str]) -> dict:
+        """multipart/form-data with the file in the field `media`, as WeCom's media API wants."""
+        try:
+            response = self.http.post(self.base_url + path, params={"access_token": token, "type": kind},
+                                      files={"media": media})
         except httpx.HTTPError as e:
             raise WeComApiError(path, -1, f"network: {e!r}") from None
         return self._checked(path, response)

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bot import charts
 from bot.agent.runtime import Agent
 from bot.context import AppContext
 from bot.notice_log import NoticeLog
@@ -181,6 +182,9 @@ class WeComApp:
                 services.messenger.text(person.userid, proposal.summary)
             services.messenger.card(person.userid, cards.proposal_card(
                 proposal.summary, proposal.token, result.locale, task=cards.task_id("prop")))
+        charts.deliver(result.charts, lambda chart, png: services.messenger.image(person.userid, png,
+                                                                                   charts.filename(chart)),
+                       where=f"wecom:{person.userid}")  # after the text; a failure only logs
 
     def on_click(self, person: WeComPerson, message: Inbound) -> None:
         action, value = cards.parse_key(message.event_key)

@@ -1,4 +1,4 @@
-"""Sending to one WeCom user: replies flattened and split to WeCom's limits, notices, cards.
+"""Sending to one WeCom user: replies flattened and split to WeCom's limits, notices, cards, pictures.
 
 `rich` texts (tables, notices) go as markdown when `wecom_markdown` is on, else everything is text.
 """
@@ -31,3 +31,7 @@ class Messenger:
 
     def card(self, userid: str, card: dict) -> dict:
         return self.client.send_card(userid, card)
+
+    def image(self, userid: str, png: bytes, filename: str) -> dict:
+        """A picture (a chart): uploaded as temporary media, then sent by its media_id."""
+        return self.client.send_image(userid, self.client.upload_image(png, filename))

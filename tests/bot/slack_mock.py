@@ -9,6 +9,11 @@ It answers `ok: true` with plausible fields for the methods the app uses; `slack
 makes the next call of `m` answer 429 with Retry-After, as Slack does; `slack.fail_next(m, error)`
 makes the next call of `m` answer `ok: false` with that error (e.g. "missing_scope"). Channel names
 in `slack.taken_names` make conversations.create answer `name_taken`, as for an existing channel.
+
+File uploads go the way `files_upload_v2` sends them: files.getUploadURLExternal hands out an
+upload_url on this mock and a file id, the bytes are POSTed there, files.completeUploadExternal
+shares them (files=[{id, title}], channel_id, thread_ts). `slack.shared_files()` lists what was
+shared, bytes included; `slack.fail_uploads(n)` makes the next n byte uploads answer HTTP 500.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tests.loopback import LoopbackPeer
 
@@ -44,8 +49,12 @@ class SlackMock(LoopbackPeer):
         self._failing: dict[str, list[str]] = {}  # method → errors for its next calls
         self.taken_names: set[str] = set()  # channel names that exist already
         self._ts = 0
+        self._uploads: dict[str, dict[str, Any]] = {}  # file id → filename, length, alt_txt, data (once POSTed)
+        self._upload_failures = 0
+        self._shared: list[dict[str, Any]] = []
         self.app = FastAPI()
         self.app.add_api_route("/api/{method}", self._handle, methods=["GET", "POST"])
+        self.app.add_api_route("/upload/v1/{file_id}", self._upload, methods=["POST"])
 
     @property
     def base_url(self) -> str:
@@ -57,6 +66,15 @@ class SlackMock(LoopbackPeer):
     def fail_next(self, method: str, error: str) -> None:
         with self._lock:
             self._failing.setdefault(method, []).append(error)
+
+    def fail_uploads(self, n: int = 1) -> None:
+        with self._lock:
+            self._upload_failures += n
+
+    def shared_files(self) -> list[dict[str, Any]]:
+        """Files shared by files.completeUploadExternal: id, title, filename, alt_txt, channel, thread_ts, data."""
+        with self._lock:
+            return [dict(f) for f in self._shared]
 
     def of(self, method: str) -> list[Call]:
         with self._lock:
@@ -130,4 +148,52 @@ class SlackMock(LoopbackPeer):
                                             "creator": BOT_USER, "is_member": True}}
         if method in ("conversations.invite", "conversations.join", "conversations.info"):
             return {"ok": True, "channel": {"id": args.get("channel"), "is_member": True}}
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(args, ts)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(args)
         return {"ok": True}  # reactions.add / reactions.remove and the rest
+
+    # -- files_upload_v2: URL, bytes, completion ---------------------------------------------------
+
+    def _upload_url(self, args: dict[str, Any], ts: str) -> dict[str, Any]:
+        filename, length = args.get("filename"), str(args.get("length", ""))
+        if not filename or not length.isdigit() or int(length) <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{ts.replace('.', '')[-10:]}"
+        with self._lock:
+            self._uploads[file_id] = {"filename": filename, "length": int(length), "alt_txt": args.get("alt_txt"),
+                                      "data": None}
+        return {"ok": True, "upload_url": f"http://127.0.0.1:{self.port}/upload/v1/{file_id}", "file_id": file_id}
+
+    async def _upload(self, file_id: str, request: Request) -> PlainTextResponse:
+        data = await request.body()
+        with self._lock:
+            if self._upload_failures:
+                self._upload_failures -= 1
+                return PlainTextResponse("upload failed (injected)", status_code=500)
+            if file_id not in self._uploads:
+                return PlainTextResponse("unknown upload", status_code=404)
+            self._uploads[file_id]["data"] = data
+        return PlainTextResponse(f"OK - {len(data)}")
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            files = json.loads(args.get("files") or "")
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            if not isinstance(files, list) or not files or any(not isinstance(f, dict) or f.get("id") not in self._uploads for f in files):
+                return {"ok": False, "error": "invalid_arguments"}
+            if any(self._uploads[f["id"]]["data"] is None for f in files):
+                return {"ok": False, "error": "file_not_found"}  # never POSTed to its upload_url
+            for f in files:
+                up = self._uploads[f["id"]]
+                if len(up["data"]) != up["length"]:
+                    return {"ok": False, "error": "file_upload_size_mismatch"}
+            shared = [{"id": f["id"], "title": f.get("title") or self._uploads[f["id"]]["filename"],
+                       "filename": self._uploads[f["id"]]["filename"], "alt_txt": self._uploads[f["id"]]["alt_txt"],
+                       "channel": args.get("channel_id"), "thread_ts": args.get("thread_ts"),
+                       "data": self._uploads[f["id"]]["data"]} for f in files]
+            self._shared += shared
+        return {"ok": True, "files": [{"id": f["id"], "title": f["title"], "name": f["filename"]} for f in shared]}

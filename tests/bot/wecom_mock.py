@@ -14,6 +14,10 @@ validated (40058 "invalid parameter: ..."), task ids are unique, response codes 
 Tokens: `expire_tokens()` makes every token issued so far answer 42001, `revoke_tokens()` 40014,
 so refresh-and-retry is tested. `fail_next(path, errcode)` makes the next call of `path` fail.
 A click is simulated with `click_code(task_id)`: a fresh response_code, as a click callback carries.
+
+Pictures: `media/upload?type=image` takes multipart/form-data with the file in the field `media`
+(PNG or JPG by its bytes, 5 bytes to 2 MB) and answers a media_id; `media` maps it to the upload
+(filename, content_type, data). message/send with msgtype image needs a media_id it issued.
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -32,6 +38,8 @@ from tests.loopback import LoopbackPeer
 CONTENT_BYTES = 2048
 TASK_ID = re.compile(r"[A-Za-z0-9_\-@]{1,128}")
 CARD_TYPES = {"button_interaction", "text_notice"}
+IMAGE_BYTES = 2 * 1024 * 1024
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPG
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class WeComMock(LoopbackPeer):
         self._failing: dict[str, list[tuple[int, str]]] = {}
         self._cards: dict[str, dict[str, Any]] = {}  # task_id → the send body of that card
         self._codes: dict[str, tuple[str, bool]] = {}  # response_code → (task_id, spent)
+        self.media: dict[str, dict[str, Any]] = {}  # media_id → filename, content_type, data
         self._n = 0
         self.app = FastAPI()
         self.app.add_api_route("/cgi-bin/{path:path}", self._handle, methods=["GET", "POST"])
@@ -134,7 +143,10 @@ class WeComMock(LoopbackPeer):
         params = dict(request.query_params)
         body: dict[str, Any] | None = None
         malformed = False
-        if raw:
+        if raw and path == "media/upload":  # multipart/form-data, not JSON
+            body = _multipart(request.headers.get("content-type", ""), raw)
+            malformed = body is None
+        elif raw:
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -157,6 +169,9 @@ class WeComMock(LoopbackPeer):
             raise Refused(errcode, errmsg)
         if path == "gettoken":
             return self._gettoken(params)
+        if path == "media/upload":
+            self._check_token(params.get("access_token"))
+            return self._upload(method, params, body, malformed)
         if path not in ("message/send", "message/update_template_card"):
             raise Refused(40058, f"unknown api: {path}")
         self._check_token(params.get("access_token"))
@@ -210,6 +225,9 @@ class WeComMock(LoopbackPeer):
                 self._cards[task_id] = body
             if card["card_type"] == "button_interaction":
                 answer["response_code"] = self._issue_code(task_id)
+        elif msgtype == "image":
+            if (body.get("image") or {}).get("media_id") not in self.media:
+                raise Refused(40007, "invalid media_id")
         else:
             raise Refused(40008, "invalid message type")
         self._n += 1
@@ -235,6 +253,25 @@ class WeComMock(LoopbackPeer):
             raise _invalid("button or template_card")
         self._codes[code] = (task_id, True)
         return {"invaliduser": []}
+
+    def _upload(self, method: str, params: dict[str, Any], body: dict[str, Any] | None,
+                malformed: bool) -> dict[str, Any]:
+        if method != "POST":
+            raise Refused(43002, "require POST method")
+        if params.get("type") != "image":  # the only kind we send
+            raise Refused(40004, "invalid media type")
+        media = (body or {}).get("media")
+        if malformed or not media or not media["filename"]:
+            raise Refused(44001, "empty media data")
+        data = media["data"]
+        if not 5 < len(data) <= IMAGE_BYTES:
+            raise Refused(40006, "invalid file size")
+        if not data.startswith(IMAGE_MAGIC):
+            raise Refused(40005, "invalid file type")
+        self._n += 1
+        media_id = f"media-{self._n}"
+        self.media[media_id] = media
+        return {"type": "image", "media_id": media_id, "created_at": str(int(time.time()))}
 
     def _issue_code(self, task_id: str) -> str:
         self._n += 1
@@ -267,3 +304,15 @@ class WeComMock(LoopbackPeer):
                 raise _invalid("template_card.button_list[].key")
             if len(set(keys)) != len(keys):
                 raise _invalid("template_card.button_list keys repeat")
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, Any] | None:
+    """multipart/form-data fields → {name: {filename, content_type, data}}; None when it is not that."""
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    message = BytesParser(policy=policy.HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
+    if not message.is_multipart():
+        return None
+    return {part.get_param("name", header="content-disposition"): {
+        "filename": part.get_filename(), "content_type": part.get_content_type(),
+        "data": part.get_payload(decode=True) or b""} for part in message.iter_parts()}
