@@ -200,7 +200,7 @@ def test_a_due_milestone_dms_the_fr_and_the_ar_each_in_their_language(rig):
     assert f"Order: {order.number} (contract {order.contract_number})" in fr_text
     assert "Next (FR): mark" in fr_text and "Final acceptance" not in fr_text
     assert f"交付里程碑还有 2 天到期：{order.number} 第 1 项 Install" in ar_text and "下一步（AR）" in ar_text
-    assert len(notices_sent(rig)) == 2
+    assert len([k for k in notices_sent(rig) if "PipelineDigestDue" not in k]) == 2  # the manager's weekly digest aside
 
 
 def test_a_failed_post_is_retried_for_that_person_only(rig):
