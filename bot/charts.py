@@ -31,8 +31,9 @@ WIDTH, HEIGHT, DPI = 1000, 600, 100
 LATIN = "DejaVu Sans"  # ships with matplotlib
 CJK_FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
                 "Droid Sans Fallback", "Microsoft YaHei", "PingFang SC", "SimHei", "Noto Sans SC")
-CJK_FILES = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-             "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")
+CJK_FILES = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",  # Debian fonts-wqy-microhei (bootstrap.sh)
+             "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+             "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")
 PROBE = "商机阶段金额逾期万亿"  # a font that has these has the rest of our Chinese
 PALETTE = ("#2f6db5", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
 FORECAST_COLOURS = ("#59a14f", "#2f6db5", "#6f9fd8", "#a9c6ea", "#f28e2b", "#8c8c8c")  # won … target

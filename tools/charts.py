@@ -96,7 +96,8 @@ def _pipeline(view: Breakdown, lang: str, plain: bool) -> Chart:
         weighted = [r.weighted for r in keep] + [sum((r.weighted for r in rest), Decimal(0))]
     period = view.period.label if view.period else render("chart.period_open", lang)
     return Chart(kind="pipeline_by_stage", title=render(f"chart.pipeline.title.{view.by}", lang, period=period),
-                 categories=[render("chart.with_count", lang, label=label, count=n) for label, n in zip(labels, counts)],
+                 categories=[render("chart.with_count", lang, label=label, count=n)
+                             for label, n in zip(labels, counts)],
                  series=[Series(name=render("chart.series.amount", lang), values=_floats(amounts)),
                          Series(name=render("chart.series.weighted", lang), values=_floats(weighted))],
                  unit=view.currency, locale=lang)

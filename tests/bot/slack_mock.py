@@ -183,7 +183,8 @@ class SlackMock(LoopbackPeer):
         except ValueError:
             return {"ok": False, "error": "invalid_arguments"}
         with self._lock:
-            if not isinstance(files, list) or not files or any(not isinstance(f, dict) or f.get("id") not in self._uploads for f in files):
+            if not isinstance(files, list) or not files or any(
+                    not isinstance(f, dict) or f.get("id") not in self._uploads for f in files):
                 return {"ok": False, "error": "invalid_arguments"}
             if any(self._uploads[f["id"]]["data"] is None for f in files):
                 return {"ok": False, "error": "file_not_found"}  # never POSTed to its upload_url

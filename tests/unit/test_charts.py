@@ -157,7 +157,8 @@ def test_aging_chart_stacks_owners_so_each_bucket_adds_up_to_its_total():
 
 
 def test_aging_chart_with_many_owners_shows_five_and_the_rest_as_others():
-    owners = [aging_row(str(i), f"AR {i}", [f"{i}000.01", f"{i}00.02", "0", "3.03", f"{i}.04"]) for i in range(9, 0, -1)]
+    owners = [aging_row(str(i), f"AR {i}", [f"{i}000.01", f"{i}00.02", "0", "3.03", f"{i}.04"])
+              for i in range(9, 0, -1)]
     view = aging_view(owners)
     chart = aging_chart(view, "zh")
     assert [s.name for s in chart.series] == ["AR 9", "AR 8", "AR 7", "AR 6", "AR 5", "其他"]
