@@ -74,6 +74,20 @@ if [[ ! -d "$VENV" ]]; then
     "$PY" -m venv "$VENV" || { rm -rf "$VENV"; die "python -m venv failed"; }
 fi
 
+# 1b. A CJK font for Chinese chart labels (bot/charts.py draws English labels without one).
+CJK_FONT=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+if [[ ! -f "$CJK_FONT" ]] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        say "installing fonts-wqy-microhei (apt) for Chinese chart labels"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 \
+            || { apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei >/dev/null; } \
+            || say "WARNING: fonts-wqy-microhei not installed: Chinese charts get English labels"
+    else
+        say "WARNING: no CJK font (apt-get install fonts-wqy-microhei): Chinese charts get English labels"
+    fi
+fi
+
 # 2+3. pip upgrade + project install, only when the inputs changed
 want="$( { echo "install: -c constraints.txt -e .[test]"
            "$VENV/bin/python" -c 'import sys; print(sys.version)'

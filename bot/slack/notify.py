@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.notice_log import NoticeLog
 from bot.notices import DM_TOPICS, Notice, NoticeBuilder
+from bot.slack.files import post_charts
 from bot.slack.blocks import SECTION_LIMIT
 from domain.actor import Channel
 
@@ -130,3 +131,5 @@ class SlackNotifier:
         channel = self.client.conversations_open(users=slack_user)["channel"]["id"]
         self.client.chat_postMessage(channel=channel, text=notice_text(notice), blocks=notice_blocks(notice),
                                      unfurl_links=False, unfurl_media=False)
+        if notice.chart is not None:  # the digest's picture; a failure is logged, the text is out already
+            post_charts(self.client, channel, None, [notice.chart])

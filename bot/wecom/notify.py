@@ -16,7 +16,8 @@ import logging
 from collections.abc import Callable, Iterable
 
 from bot.notice_log import NoticeLog
-from bot.notices import DEAL_TOPICS, DM_TOPICS, DealNews, NoticeBuilder
+from bot import charts
+from bot.notices import DEAL_TOPICS, DM_TOPICS, DealNews, Notice, NoticeBuilder
 from bot.wecom.api import WeComApiError
 from domain.actor import Channel
 from prompts.messages import render
@@ -54,8 +55,7 @@ class WeComNotifier:
         if topic in DM_TOPICS:
             notices = self.builder.notices(key, topic, payload)
             ids = wecom_ids(self.app, (n.user_id for n in notices))
-            self._deliver([(n.key, ids.get(n.user_id), lambda uid, n=n: self.send.notice(uid, n.title, n.lines))
-                           for n in notices])
+            self._deliver([(n.key, ids.get(n.user_id), lambda uid, n=n: self._notice(uid, n)) for n in notices])
         elif topic in DEAL_TOPICS:
             news = self.builder.deal_news(key, topic, payload)
             if news is None:
@@ -65,6 +65,12 @@ class WeComNotifier:
             lines = news_lines(news)
             self._deliver([(f"{key}:news:{s.user_id}", ids.get(s.user_id),
                             lambda uid: self.send.notice(uid, news.title, lines)) for s in seats])
+
+    def _notice(self, userid: str, notice: Notice) -> None:
+        self.send.notice(userid, notice.title, notice.lines)
+        if notice.chart is not None:  # the digest's picture; a failure is logged, the text is out already
+            charts.deliver([notice.chart], lambda chart, png: self.send.image(userid, png, charts.filename(chart)),
+                           where=f"wecom:{userid}")
 
     def _deliver(self, items: list[tuple[str, str | None, Callable[[str], object]]]) -> None:
         retry: WeComApiError | None = None

@@ -4,10 +4,11 @@ from __future__ import annotations
 import statistics
 from decimal import Decimal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from domain.actor import Actor
 from domain.analytics import cash
+from domain.analytics import rollup as ru
 from domain.analytics import sql as q
 from domain.analytics.periods import Period, previous
 from domain.analytics.scope import Asker, ask
@@ -24,10 +25,6 @@ CLOSED = [s.value for s in CLOSED_STAGES]
 FUNNEL_STAGES = ("initiated", "solution", "bid", "negotiate", "won")
 
 
-def _closed_in(a: Asker, p: Period) -> list:
-    return q.where(o.c.stage.in_(CLOSED), a.owned(o.c.owner_id), *q.in_times(o.c.stage_changed_at, p))
-
-
 def _win_row(key: str, label: str, won: int, lost: int, abandoned: int, won_amount) -> WinRateRow:
     amount = q.money(won_amount)
     return WinRateRow(key=key, label=label, won=won, lost=lost, abandoned=abandoned,
@@ -42,28 +39,29 @@ def win_rate(by: str = "none", period: Period | str = "this_year", *, actor: Act
         raise ValidationFailed(f"Cannot break the win rate down by {by!r}", field="by", allowed=list(WIN_RATE_BY))
     a = ask(uow, actor, team=team, owner=owner)
     p = q.as_period(period, a.today)
-    amount = q.converted(o.c.amount, o.c.currency, a.rates)
-    won_amount = func.sum(case((o.c.stage == Stage.WON.value, amount), else_=0))
-    frm = o
+    r = ru.r
+    frm = r
     if by == "owner":
-        keys = [o.c.owner_id]
+        keys = [r.c.owner_id]
     elif by == "team":
-        frm = o.join(u, u.c.id == o.c.owner_id).outerjoin(tm, tm.c.id == u.c.team_id)
+        frm = r.join(u, u.c.id == r.c.owner_id).outerjoin(tm, tm.c.id == u.c.team_id)
         keys = [tm.c.id, tm.c.name]
     elif by == "region":
-        keys = [o.c.region]
+        keys = [r.c.region]
     elif by == "quarter":
-        keys = list(q.year_month(o.c.stage_changed_at))
+        keys = [r.c.month]
     else:
         keys = []
-    stmt = (select(*keys, o.c.stage, func.count(), won_amount).select_from(frm)
-            .where(*_closed_in(a, p)).group_by(*keys, o.c.stage))
+    count, amount, _ = ru.measures(a.rates)
+    stmt = (select(*keys, r.c.stage, count, amount).select_from(frm)
+            .where(*ru.rows_of(a, CLOSED, p)).group_by(*keys, r.c.stage).having(func.sum(r.c.n) > 0))
     groups: dict[tuple[str, str], list] = {}
-    for *k, stage, c, wa in uow.session.execute(stmt):
+    for *k, stage, c, am in uow.session.execute(stmt):
         key, label = _win_key(by, k, a)
         acc = groups.setdefault((key, label), [0, 0, 0, Decimal(0)])
         acc[CLOSED.index(stage)] += c
-        acc[3] += Decimal(str(wa or 0))
+        if stage == Stage.WON.value:
+            acc[3] += Decimal(str(am or 0))
     rows = [_win_row(k, lbl, *v) for (k, lbl), v in groups.items()]
     total = _win_row("", "", sum(r.won for r in rows), sum(r.lost for r in rows), sum(r.abandoned for r in rows),
                      sum((v[3] for v in groups.values()), Decimal(0)))
@@ -82,7 +80,7 @@ def _win_key(by: str, k: list, a: Asker) -> tuple[str, str]:
     if by == "region":
         return k[0], k[0] or "—"
     if by == "quarter":
-        label = q.quarter_label(*k)
+        label = q.quarter_label(*ru.month_parts(k[0]))
         return label, label
     return "", ""
 
@@ -173,12 +171,13 @@ def _kpis(uow, a: Asker, p: Period) -> dict[str, Decimal | None]:
         *q.where(a.owned(o.c.owner_id), *q.in_times(o.c.created_at, p)))).scalar_one()
     won = lost = 0
     won_amount = Decimal(0)
-    for stage, c, s in uow.session.execute(select(o.c.stage, func.count(), func.sum(amount))
-                                           .where(*_closed_in(a, p)).group_by(o.c.stage)):
+    r = ru.r
+    for stage, c, am, _ in uow.session.execute(select(r.c.stage, *ru.measures(a.rates))
+                                               .where(*ru.rows_of(a, CLOSED, p)).group_by(r.c.stage)):
         if stage == Stage.WON.value:
-            won, won_amount = c, q.money(s)
+            won, won_amount = int(c), q.money(am)
         elif stage == Stage.LOST.value:
-            lost = c
+            lost = int(c)
     return {"new_pipeline": q.money(new), "won_amount": won_amount, "won_count": Decimal(won),
             "win_rate": q.ratio(won, won + lost), "average_deal": q.ratio(won_amount, won, q.CENT),
             "invoiced": cash.invoiced_in(uow, a, p), "collected": cash.collected_in(uow, a, p)}

@@ -7,6 +7,7 @@ from decimal import Decimal
 from sqlalchemy import and_, func, literal_column, select
 
 from domain.actor import Actor
+from domain.analytics import rollup as ru
 from domain.analytics import sql as q
 from domain.analytics.periods import Period
 from domain.analytics.scope import Asker, ask
@@ -47,41 +48,44 @@ def pipeline(by: str = "stage", period: Period | str | None = None, *, actor: Ac
         raise ValidationFailed(f"Cannot break the pipeline down by {by!r}", field="by", allowed=list(PIPELINE_BY))
     a = ask(uow, actor, team=team, owner=owner)
     p = q.as_period(period, a.today)
-    amount = _amount(a)
-    measures = (func.count(), func.sum(amount), func.sum(q.weighted(amount, o.c.probability)))
-    clauses = _open_deals(a, p)
-    rows = _product_rows(uow, a, clauses) if by == "product" else _dimension_rows(uow, a, by, clauses, measures)
     if by == "product":
+        rows = _product_rows(uow, a, _open_deals(a, p))
         total = _row("", "", sum(r.count for r in rows), sum(r.amount for r in rows),
                      sum(r.weighted for r in rows))
     else:
-        count, amt, wt = uow.session.execute(select(*measures).where(*clauses)).one()
-        total = _row("", "", count, amt, wt)
+        clauses = ru.rows_of(a, q.OPEN, p)
+        rows = _dimension_rows(uow, a, by, clauses, ru.measures(a.rates))
+        total = _row("", "", *uow.session.execute(select(*ru.measures(a.rates)).where(*clauses)).one())
     return Breakdown(metric="pipeline", by=by, period=p, rows=rows, total=total, **a.fields())
 
 
 def _dimension_rows(uow, a: Asker, by: str, clauses, measures) -> list[BreakdownRow]:
+    """From the rollup: a handful of rows per owner and month, whatever the number of deals."""
+    r = ru.r
     if by == "stage":
         got = {s: (c, am, w) for s, c, am, w in
-               uow.session.execute(select(o.c.stage, *measures).where(*clauses).group_by(o.c.stage))}
+               uow.session.execute(select(r.c.stage, *measures).where(*clauses).group_by(r.c.stage))}
         return [_row(s, s, *got.get(s, (0, 0, 0))) for s in q.OPEN]
+    some = func.sum(r.c.n) > 0  # a rollup row whose deals all moved on stays, at zero
     if by == "owner":
-        found = uow.session.execute(select(o.c.owner_id, *measures).where(*clauses).group_by(o.c.owner_id))
+        found = uow.session.execute(select(r.c.owner_id, *measures).where(*clauses).group_by(r.c.owner_id)
+                                    .having(some))
         rows = [_row(k, a.names.get(k, str(k)), c, am, w) for k, c, am, w in found]
     elif by == "team":
-        stmt = (select(tm.c.id, tm.c.name, *measures).select_from(o.join(u, u.c.id == o.c.owner_id)
-                .outerjoin(tm, tm.c.id == u.c.team_id)).where(*clauses).group_by(tm.c.id, tm.c.name))
+        stmt = (select(tm.c.id, tm.c.name, *measures).select_from(r.join(u, u.c.id == r.c.owner_id)
+                .outerjoin(tm, tm.c.id == u.c.team_id)).where(*clauses).group_by(tm.c.id, tm.c.name).having(some))
         rows = [_row(k or "", name or NONE_LABEL, c, am, w) for k, name, c, am, w in uow.session.execute(stmt)]
     elif by == "region":
-        found = uow.session.execute(select(o.c.region, *measures).where(*clauses).group_by(o.c.region))
+        found = uow.session.execute(select(r.c.region, *measures).where(*clauses).group_by(r.c.region).having(some))
         rows = [_row(k, k or NONE_LABEL, c, am, w) for k, c, am, w in found]
     else:  # quarter / month of the expected close date
-        y, m = q.year_month(o.c.expected_close_date)
-        found = uow.session.execute(select(y, m, *measures).where(*clauses).group_by(y, m)).all()
+        found = uow.session.execute(select(r.c.month, *measures).where(*clauses).group_by(r.c.month)
+                                    .having(some)).all()
         label = q.quarter_label if by == "quarter" else q.month_label
         merged: dict[str, list] = {}
-        for yy, mm, c, am, w in found:
-            key = "" if yy is None else label(yy, mm)
+        for month, c, am, w in found:
+            parts = ru.month_parts(month)
+            key = "" if parts is None else label(*parts)
             acc = merged.setdefault(key, [0, Decimal(0), Decimal(0)])
             acc[0] += c
             acc[1] += Decimal(str(am or 0))
@@ -126,7 +130,6 @@ def forecast(period: Period | str = "this_quarter", *, actor: Actor, uow, team: 
     """Won, commit, best case and pipeline for a period, weighted, against the targets."""
     a = ask(uow, actor, team=team, owner=owner)
     p = q.as_period(period, a.today)
-    amount = _amount(a)
     per: dict[int, dict[str, Decimal]] = {}
     counts = dict.fromkeys(CATEGORIES, 0)
     amounts = dict.fromkeys(CATEGORIES, Decimal(0))
@@ -138,16 +141,14 @@ def forecast(period: Period | str = "this_quarter", *, actor: Actor, uow, team: 
         counts[category] += count
         amounts[category] += Decimal(str(amt or 0))
 
-    open_rows = uow.session.execute(
-        select(o.c.owner_id, o.c.stage, func.count(), func.sum(amount), func.sum(q.weighted(amount, o.c.probability)))
-        .where(*_open_deals(a, p)).group_by(o.c.owner_id, o.c.stage))
-    for owner_id, stage, c, am, w in open_rows:
+    r = ru.r
+    for owner_id, stage, c, am, w in uow.session.execute(
+            select(r.c.owner_id, r.c.stage, *ru.measures(a.rates)).where(*ru.rows_of(a, q.OPEN, p))
+            .group_by(r.c.owner_id, r.c.stage).having(func.sum(r.c.n) > 0)):
         add(owner_id, CATEGORY_OF[stage], c, am, w)
-    won_rows = uow.session.execute(
-        select(o.c.owner_id, func.count(), func.sum(amount))
-        .where(*q.where(o.c.stage == Stage.WON.value, a.owned(o.c.owner_id), *q.in_times(o.c.stage_changed_at, p)))
-        .group_by(o.c.owner_id))
-    for owner_id, c, am in won_rows:
+    for owner_id, c, am, _ in uow.session.execute(
+            select(r.c.owner_id, *ru.measures(a.rates)).where(*ru.rows_of(a, [Stage.WON.value], p))
+            .group_by(r.c.owner_id).having(func.sum(r.c.n) > 0)):
         add(owner_id, "won", c, am, am)
     user_targets, team_targets = _targets(uow, a, p)
     lines = []

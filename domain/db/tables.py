@@ -757,6 +757,22 @@ targets = Table(
           sqlite_where=text("team_id IS NOT NULL"), postgresql_where=text("team_id IS NOT NULL")),
 )
 
+# Rollup of opportunities for analytics, kept by database triggers on every insert, update and
+# delete (migration 0009), so a company-wide pipeline question reads thousands of rows, not
+# millions. month = expected close month for open stages ("" when none), close month for closed.
+pipeline_rollup = Table(
+    "pipeline_rollup",
+    metadata,
+    Column("owner_id", Integer, primary_key=True),
+    Column("stage", String(20), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("region", String(50), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("amount", Numeric(20, 2), nullable=False),
+    Column("weighted", Numeric(24, 4), nullable=False),  # Σ amount × probability / 100, in the deal currency
+)
+
 incentive_plans = Table(
     "incentive_plans",
     metadata,

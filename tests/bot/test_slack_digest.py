@@ -47,6 +47,9 @@ def test_each_manager_gets_one_digest_a_week_with_their_own_numbers(rig):
     assert f"OPP-{ids['east_1']:05d}" in text and f"OPP-{ids['east_2']:05d}" not in text  # closing this month
     assert money(9900000) not in text  # the west team's deal is not this manager's business
     assert len([k for k in notices_sent(rig) if k.startswith("slack:PipelineDigestDue:")]) == 1  # others: no Slack
+    [shared] = rig.slack.shared_files()  # the pipeline-by-stage picture, once, under the text
+    assert shared["channel"] == "DU0MGR" and shared["data"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert str(view.total.count) in shared["alt_txt"]  # the picture carries the same numbers
 
 
 def test_a_manager_reading_chinese_gets_the_digest_in_chinese(rig):
