@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from bot.agent.offline import rules_cash, rules_deals, rules_leads, rules_quotes
+from bot.agent.offline import rules_analytics, rules_cash, rules_deals, rules_leads, rules_quotes
 from bot.agent.offline.rules_common import Rule, first_of, matches, rx
 from bot.agent.offline.text import Command, Utterance, utterance
 from prompts.messages import render
@@ -72,8 +72,9 @@ def search_playbooks(u: Utterance, today: date) -> Command | None:
 
 # Specific to general: commands on a reference (APR-3, CT-…, OPP-12) first, then leads and activities, then
 # the open-ended lists, views and searches, and questions for the playbooks last.
-RULES: tuple[Rule, ...] = (*rules_cash.RULES, *rules_quotes.RULES, *rules_deals.RULES, *rules_leads.RULES,
-                           rules_deals.list_deals, rules_leads.account_360, rules_leads.search_records,
+RULES: tuple[Rule, ...] = (*rules_analytics.RULES, *rules_cash.RULES, *rules_quotes.RULES, *rules_deals.RULES,
+                           *rules_leads.RULES, rules_deals.list_deals, rules_leads.account_360,
+                           rules_leads.search_records,
                            search_playbooks)
 
 _HELP = rx(r"(?:help|usage|commands?|menu|h|/help|帮助|使用说明|用法|命令|命令列表|怎么用|能做什么|你能做什么|"
@@ -104,6 +105,8 @@ def _help_topic(text: str) -> str | None:
 
 # (family, English words, Chinese words): the first family whose words a text holds gets its usage as the hint.
 FAMILIES: tuple[tuple[str, str, str], ...] = (
+    ("reports", r"forecast\w*|win\s+rate|funnel|aging|ageing|DSO|targets?|quotas?|stuck|reconciliation|"
+                r"sales\s+cycle|reports?", "预测|赢单率|漏斗|账龄|目标|停滞|环比|同比|回款率|对账|销售周期|报表"),
     ("approvals", r"approv\w*|reject\w*|APR", "审批|批准|驳回"),
     ("payments", r"payments?|paid|PAY|bank\s*ref", "回款|收款|到账|流水"),
     ("collections", r"overdue|promise\w*", "逾期|承诺|催收"),
@@ -121,7 +124,7 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("playbooks", r"playbooks?", "打法|指南|作战手册"),  # not how / 怎么: half of all small talk starts so
 )
 USAGE_ORDER = ("leads", "activities", "accounts", "deals", "team", "stages", "decisions", "quotes", "approvals",
-               "contracts", "delivery", "invoices", "payments", "collections", "playbooks")
+               "contracts", "delivery", "invoices", "payments", "collections", "reports", "playbooks")
 _FAMILY_RX = [(name, re.compile(rf"(?<![A-Za-z])(?:{en})(?![A-Za-z])|{zh}", re.I)) for name, en, zh in FAMILIES]
 
 

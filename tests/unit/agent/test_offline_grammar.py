@@ -31,6 +31,10 @@ TOOLS = {
     "issue_invoice", "void_invoice", "record_payment", "confirm_payment", "payment_status", "list_overdue",
     "record_promise", "what_next", "search_playbooks", "send_quote", "record_quote_acceptance", "record_solution",
     "record_delivery_plan", "sign_off_deliverability", "create_order",
+    # reports and targets (more phrasings in test_offline_analytics.py)
+    "pipeline_report", "forecast_report", "win_rate_report", "cycle_time_report", "funnel_report", "stuck_deals",
+    "top_deals", "gate_throughput", "receivables_aging", "collection_rate", "reconciliation_report",
+    "period_comparison", "set_target",
 }
 
 
@@ -193,6 +197,21 @@ EN = [
     ("how do I prepare for ATB?", "search_playbooks", {"query": "how do I prepare for ATB?"}),
     ("what is an iron triangle?", "search_playbooks", {"query": "what is an iron triangle?"}),
     ("playbook for negotiation", "search_playbooks", {"query": "negotiation"}),
+    # reports and targets
+    ("pipeline this quarter by stage", "pipeline_report", {"by": "stage", "period": "this_quarter"}),
+    ("forecast vs target", "forecast_report", {}),
+    ("win rate by region last year", "win_rate_report", {"by": "region", "period": "last_year"}),
+    ("sales cycle this year", "cycle_time_report", {"period": "this_year"}),
+    ("conversion funnel last quarter", "funnel_report", {"period": "last_quarter"}),
+    ("stuck deals", "stuck_deals", {}),
+    ("top 5 deals closing this month", "top_deals", {"period": "this_month", "limit": 5}),
+    ("approval turnaround this quarter", "gate_throughput", {"period": "this_quarter"}),
+    ("overdue by AR", "receivables_aging", {}),
+    ("collection rate last quarter", "collection_rate", {"period": "last_quarter"}),
+    ("revenue reconciliation", "reconciliation_report", {}),
+    ("compare with last quarter", "period_comparison", {"period": "this_quarter"}),
+    ("set the Q4 target for Li Na to 2,000,000", "set_target", {"person": "Li Na", "period": "2026-Q4",
+                                                                "amount": "2000000"}),
 ]
 
 ZH = [
@@ -322,6 +341,20 @@ ZH = [
      {"invoice": "INV-2026-00004", "amount": "300000", "promised_on": "2026-05-31", "note": "财务总监口头确认"}),
     ("怎么准备投标决策", "search_playbooks", {"query": "怎么准备投标决策"}),
     ("什么是铁三角？", "search_playbooks", {"query": "什么是铁三角？"}),
+    # 报表与目标
+    ("本季度各阶段商机", "pipeline_report", {"by": "stage", "period": "this_quarter"}),
+    ("本季度预测", "forecast_report", {"period": "this_quarter"}),
+    ("去年各区域赢单率", "win_rate_report", {"by": "region", "period": "last_year"}),
+    ("销售周期", "cycle_time_report", {}),
+    ("转化漏斗", "funnel_report", {}),
+    ("卡住的商机", "stuck_deals", {}),
+    ("本月即将成交的前5个商机", "top_deals", {"period": "this_month", "limit": 5}),
+    ("审批时效", "gate_throughput", {}),
+    ("按客户经理的逾期应收", "receivables_aging", {}),
+    ("回款率", "collection_rate", {}),
+    ("收入对账", "reconciliation_report", {}),
+    ("环比", "period_comparison", {}),
+    ("把李娜第四季度的目标设为200万", "set_target", {"person": "李娜", "period": "2026-Q4", "amount": "2000000"}),
 ]
 
 
