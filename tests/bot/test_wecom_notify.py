@@ -170,3 +170,24 @@ def test_one_worker_delivers_to_slack_and_wecom_each_person_on_the_surfaces_they
         slack_to_rep = [c for c in slack.of("conversations.open") if c.args.get("users") not in ("U0MGR",)]
     assert len(slack_cards) == 1 and len(wecom.cards("WangFang")) == 1  # the manager: both surfaces
     assert any(f"LEAD-{lead:05d}" in x for x in wecom.texts("LiNa")) and slack_to_rep == []  # the rep: WeCom only
+
+
+def test_the_weekly_pipeline_digest_reaches_the_manager_on_wecom_with_its_chart_once(wecom):
+    from domain import analytics as an
+    from tools.format import money
+
+    builders.make_deal(wecom.app.uow, wecom.org, n=301, amount="700000")
+    builders.make_deal(wecom.app.uow, wecom.org, n=302, amount="9900000", owner="rep_w", region="west")
+    run_jobs(wecom.app)
+    sink = WeComNotifier(wecom.services)
+    deliver(wecom, [sink])
+    run_jobs(wecom.app)  # the hourly job again, then a worker that died before marking: still once
+    redeliver(wecom)
+    deliver(wecom, [sink])
+    with wecom.app.uow() as uow:
+        view = an.pipeline("stage", actor=wecom.org.actor("manager"), uow=uow)
+    [digest] = [x for x in wecom.texts("WangFang") if "商机周报" in x]
+    assert f"在途商机：1 个，金额 {money(view.total.amount)}" in digest and money(9900000) not in digest
+    [image] = wecom.mock.sent("WangFang", "image")
+    upload = wecom.mock.media[image["image"]["media_id"]]
+    assert upload["data"].startswith(b"\x89PNG\r\n\x1a\n")
