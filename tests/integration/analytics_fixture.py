@@ -10,8 +10,9 @@ proposed, rejected) with allocations, and sales targets per user and team.
 Rows go in with SQLAlchemy Core and explicit ids (PostgreSQL sequences are moved past them), so
 nothing here runs a service: the oracle (analytics_oracle.py) and the services read the same rows.
 
-`analytics_db` is a module-scoped fixture (one database per backend per test module): the
-dataset is built once and only read afterwards. Every unit of work it hands out runs on the fixed
+Each test module declares its own module-scoped `analytics_db` fixture with
+`analytics_database` (one database per backend per module): the dataset is built once and only
+read afterwards. Every unit of work it hands out runs on the fixed
 clock NOW.
 """
 from __future__ import annotations
@@ -22,14 +23,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-import pytest
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import Engine, insert, select, text
 
 from domain.db import tables as t
 from domain.db.engine import make_engine
 from domain.db.uow import SqlAlchemyUnitOfWork, session_factory
 from tests import builders
-from tests.integration.conftest import BACKENDS, _require_pg
+from tests.integration.conftest import _require_pg
 
 NOW = datetime(2026, 11, 22, 10, 0)
 TODAY = NOW.date()
@@ -571,9 +571,9 @@ def fixed_clock_factory(engine: Engine):
     return make
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def analytics_db(request, tmp_path_factory, sqlite_template):
-    """The dataset, built once per backend for the test module that uses it; read-only afterwards."""
+def analytics_database(request, tmp_path_factory, sqlite_template):
+    """Generator body of a test module's `analytics_db` fixture (module scope, params=BACKENDS):
+    the dataset, built once per backend for that module; read-only afterwards."""
     from tests.integration.analytics_oracle import Oracle
 
     drop = None
@@ -597,7 +597,3 @@ def analytics_db(request, tmp_path_factory, sqlite_template):
         if drop is not None:
             drop()
 
-
-def table_count(engine: Engine, table) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table)).scalar_one()
