@@ -84,8 +84,8 @@ def collection_rate(period: Period | str = "this_quarter", *, actor: Actor, uow,
         .group_by(o.c.owner_id)).all()
     owners = sorted((_collection_row(str(k), a.names.get(k, str(k)), d, pd) for k, d, pd in rows),
                     key=lambda r: (-r.due, r.label))
-    total = _collection_row("all", "", sum((r.due for r in owners), Decimal(0)),
-                            sum((r.collected for r in owners), Decimal(0)))
+    total = _collection_row("all", "", sum((Decimal(str(d or 0)) for _, d, _ in rows), Decimal(0)),
+                            sum((Decimal(str(pd or 0)) for _, _, pd in rows), Decimal(0)))  # exact, rounded once
     return CollectionRate(period=p, owners=owners, total=total, **a.fields())
 
 

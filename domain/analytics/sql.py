@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import case, extract, func, literal_column
+from sqlalchemy import Numeric, case, extract, func, literal_column, type_coerce
 
 from domain.analytics.periods import Period, period_named
 from domain.model.opportunities import OPEN_STAGES
@@ -12,17 +12,20 @@ from domain.model.opportunities import OPEN_STAGES
 OPEN = [s.value for s in OPEN_STAGES]
 CENT, BASIS, TENTH = Decimal("0.01"), Decimal("0.0001"), Decimal("0.1")
 ZERO = Decimal("0")
+# Sums keep their digits until the final rounding: typed as MONEY, SQLite's floats would come back
+# already rounded to cents, and a total of rounded rows is not the rounded total.
+EXACT = Numeric(38, 10)
 
 
 def converted(amount, currency, rates: dict[str, Decimal]):
     """amount × the book rate of its currency. Rates are settings, not input: inlined as numbers."""
     whens = [(currency == cur, literal_column(format(rate, "f"))) for cur, rate in sorted(rates.items()) if rate != 1]
     factor = case(*whens, else_=literal_column("1")) if whens else literal_column("1")
-    return amount * factor
+    return type_coerce(amount * factor, EXACT)
 
 
 def weighted(amount_expr, probability):
-    return amount_expr * probability * literal_column("0.01")
+    return type_coerce(amount_expr * probability * literal_column("0.01"), EXACT)
 
 
 def money(value) -> Decimal:
