@@ -27,8 +27,12 @@ from tools.registry import FINANCE, MANAGER, REP, ToolResult, tool
 from tools.resolve import person
 
 WHO = (REP, MANAGER, FINANCE)  # analytics is for sales, their managers, sales ops and finance
-REPORT_WORDS = ("report", "by", "this quarter", "this month", "this year", "last quarter", "last year", "报表",
-                "统计", "本季度", "本月", "今年", "去年", "上季度", "各", "按")
+# What makes a message a report question, for the tool selection an LLM gets: the tools that answer a
+# question about deals carry the deal words too, so "stuck deals" does not lose to every deal command.
+REPORT_WORDS = ("report", "breakdown", "报表", "统计", "分析")
+PERIOD_WORDS = ("this quarter", "last quarter", "next quarter", "last month", "next month", "this year", "last year",
+                "季度", "本月", "上个月", "下个月", "今年", "去年", "明年")
+DEAL_WORDS = ("deal", "deals", "opportunities", "商机")
 PERIOD_HELP = ("reporting period: this_month, last_month, next_month, this_quarter, last_quarter, next_quarter, "
                "this_year, last_year, next_year, or one by name: 2026-Q3, 2026-11, 2026")
 PeriodName = Annotated[str, AfterValidator(fmt.period_name)]
@@ -66,7 +70,9 @@ class PipelineResult(ToolResult):
     chart: Chart | None = None
 
 
-@tool(audience=WHO, keywords=REPORT_WORDS + ("pipeline", "stage", "funnel", "管道", "商机", "阶段", "销售漏斗"))
+@tool(audience=WHO, keywords=REPORT_WORDS + PERIOD_WORDS + DEAL_WORDS + (
+    "pipeline", "stage", "close quarter", "close month", "by owner", "by region", "by team", "by product", "管道",
+    "销售漏斗", "阶段", "预计成交", "按销售", "区域", "按团队", "按产品"))
 def pipeline_report(args: PipelineArgs, ctx: ToolContext) -> PipelineResult:
     """Open pipeline totals grouped by stage, owner, team, region, product or close quarter/month, for a period."""
     with ctx.uow() as uow:
@@ -86,8 +92,8 @@ class ForecastResult(ToolResult):
     chart: Chart | None = None
 
 
-@tool(audience=WHO, keywords=REPORT_WORDS + ("forecast", "target", "quota", "commit", "attainment", "预测", "目标",
-                                             "指标", "达成", "完成率"))
+@tool(audience=WHO, keywords=REPORT_WORDS + PERIOD_WORDS + ("forecast", "target", "quota", "attainment", "预测", "目标",
+                                                            "达成"))
 def forecast_report(args: PeriodArgs, ctx: ToolContext) -> ForecastResult:
     """Forecast for a period: won, commit, best case, pipeline and weighted forecast against targets, per owner."""
     with ctx.uow() as uow:
@@ -107,8 +113,8 @@ class WinRateResult(ToolResult):
     report: WinRate
 
 
-@tool(audience=WHO, keywords=REPORT_WORDS + ("win rate", "win-rate", "won", "lost", "deal size", "赢单率", "胜率",
-                                             "赢率", "输单", "客单价"))
+@tool(audience=WHO, keywords=REPORT_WORDS + PERIOD_WORDS + ("win rate", "win-rate", "deal size", "赢单率", "胜率", "赢率",
+                                                            "客单价"))
 def win_rate_report(args: WinRateArgs, ctx: ToolContext) -> WinRateResult:
     """Win rate of deals closed in a period (won / (won + lost)), won amount and average deal size, by group."""
     with ctx.uow() as uow:
@@ -122,8 +128,8 @@ class CycleTimeResult(ToolResult):
     report: CycleTime
 
 
-@tool(audience=WHO, keywords=REPORT_WORDS + ("cycle", "days to win", "time in stage", "how long", "周期", "耗时",
-                                             "停留", "多久"))
+@tool(audience=WHO, keywords=REPORT_WORDS + ("sales cycle", "cycle time", "days to win", "time in stage", "how long",
+                                             "take to close", "stage", "销售周期", "成交周期", "停留", "阶段") + DEAL_WORDS)
 def cycle_time_report(args: PeriodArgs, ctx: ToolContext) -> CycleTimeResult:
     """Sales cycle: median days deals spend in each stage, and median days from first stage to won, for a period."""
     with ctx.uow() as uow:
@@ -138,7 +144,7 @@ class FunnelResult(ToolResult):
     chart: Chart | None = None
 
 
-@tool(audience=WHO, keywords=REPORT_WORDS + ("funnel", "conversion", "converted", "漏斗", "转化", "转化率"))
+@tool(audience=WHO, keywords=REPORT_WORDS + ("funnel", "conversion", "leads", "漏斗", "转化", "转化率", "线索"))
 def funnel_report(args: PeriodArgs, ctx: ToolContext) -> FunnelResult:
     """Conversion funnel for a period: leads → converted → opportunities → each stage reached → won."""
     with ctx.uow() as uow:
@@ -157,8 +163,8 @@ class DealsReportResult(ToolResult):
     report: DealList
 
 
-@tool(audience=WHO, keywords=("stuck", "stalled", "stale", "idle", "no movement", "past close", "slipped", "停滞",
-                              "卡住", "没动", "没有进展", "超期", "延误"))
+@tool(audience=WHO, keywords=("stuck", "stalled", "stale", "no movement", "past close", "slipped", "停滞", "卡住",
+                              "没动", "没有进展", "未推进", "推进") + DEAL_WORDS)
 def stuck_deals(args: StuckDealsArgs, ctx: ToolContext) -> DealsReportResult:
     """Open deals stuck in their stage for N+ days or already past their expected close date, largest first."""
     with ctx.uow() as uow:
@@ -171,8 +177,8 @@ class TopDealsArgs(Narrowing):
     limit: int = Field(5, ge=1, le=50, description="how many deals")
 
 
-@tool(audience=WHO, keywords=("top", "biggest", "largest", "closing", "close this", "前", "最大", "即将成交", "成交",
-                              "签约"))
+@tool(audience=WHO, keywords=("top", "biggest", "largest", "closing", "最大", "大商机", "即将成交", "预计成交")
+      + DEAL_WORDS)
 def top_deals(args: TopDealsArgs, ctx: ToolContext) -> DealsReportResult:
     """The largest open deals expected to close in a period (top N by amount)."""
     with ctx.uow() as uow:
@@ -186,8 +192,8 @@ class GateThroughputResult(ToolResult):
     report: GateThroughput
 
 
-@tool(audience=WHO, keywords=("approval", "approvals", "gate", "throughput", "turnaround", "decision time", "审批",
-                              "时效", "效率", "决策", "耗时"))
+@tool(audience=WHO, keywords=("approval", "throughput", "turnaround", "approval time", "审批", "审批时效",
+                              "审批效率", "审批耗时", "审批周期"))
 def gate_throughput(args: PeriodArgs, ctx: ToolContext) -> GateThroughputResult:
     """Approval throughput per kind (ATI, ATB, ATC, discount, …): pending now, decided in a period, hours to decide."""
     with ctx.uow() as uow:
@@ -206,8 +212,8 @@ class AgingResult(ToolResult):
     chart: Chart | None = None
 
 
-@tool(audience=WHO, keywords=("aging", "ageing", "dso", "receivable", "receivables", "overdue", "by ar", "per ar",
-                              "账龄", "应收", "逾期", "客户经理"))
+@tool(audience=WHO, keywords=("aging", "ageing", "dso", "overdue", "by ar", "per ar", "per owner", "by owner", "账龄",
+                              "逾期应收", "客户经理"))
 def receivables_aging(args: AgingArgs, ctx: ToolContext) -> AgingResult:
     """Receivables aging per AR (not yet due, 1-30, 31-60, 61-90, 90+ days overdue) with totals and DSO."""
     with ctx.uow() as uow:
@@ -219,7 +225,7 @@ class CollectionRateResult(ToolResult):
     report: CollectionRate
 
 
-@tool(audience=WHO, keywords=("collection rate", "collected", "collection", "回款率", "收款率", "回款"))
+@tool(audience=WHO, keywords=("collection rate", "collected vs due", "回款率", "收款率"))
 def collection_rate(args: PeriodArgs, ctx: ToolContext) -> CollectionRateResult:
     """Collection rate per AR: of the invoices due in a period, the share already paid."""
     with ctx.uow() as uow:
@@ -231,8 +237,8 @@ class ReconciliationResult(ToolResult):
     report: Reconciliation
 
 
-@tool(audience=WHO, keywords=("reconciliation", "reconcile", "won vs invoiced", "revenue", "recognised", "对账",
-                              "收入", "确认收入", "开票"))
+@tool(audience=WHO, keywords=("reconciliation", "reconcile", "won vs invoiced", "invoiced", "revenue", "对账",
+                              "收入"))
 def reconciliation_report(args: PeriodArgs, ctx: ToolContext) -> ReconciliationResult:
     """Revenue reconciliation of deals won in a period: won vs contracted vs invoiced vs collected vs recognised."""
     with ctx.uow() as uow:
@@ -246,8 +252,8 @@ class ComparisonResult(ToolResult):
     report: PeriodComparison
 
 
-@tool(audience=WHO, keywords=("compare", "comparison", "vs", "versus", "qoq", "mom", "yoy", "over", "环比", "同比",
-                              "对比", "比较"))
+@tool(audience=WHO, keywords=("compare", "comparison", "versus", "vs", "qoq", "yoy", "quarter over quarter", "month over month",
+                              "year over year", "环比", "同比", "对比", "比较", "相比") + PERIOD_WORDS)
 def period_comparison(args: PeriodArgs, ctx: ToolContext) -> ComparisonResult:
     """A period against the one before: new pipeline, won amount and count, win rate, deal size, invoiced, collected."""
     with ctx.uow() as uow:
@@ -278,8 +284,8 @@ class TargetResult(ToolResult):
     target: TargetView
 
 
-@tool(audience=(MANAGER,), keywords=("target", "quota", "goal", "set", "目标", "指标", "任务", "设定", "设置"),
-      writes=True)
+@tool(audience=(MANAGER,), keywords=("target", "quota", "goal", "set the", "target for", "target to", "目标", "销售目标", "指标",
+                                      "设为", "设置", "设定", "定为"), writes=True)
 def set_target(args: SetTargetArgs, ctx: ToolContext) -> TargetResult:
     """Set (or replace) a person's or a team's sales target for a period, in the reporting currency."""
     with ctx.uow() as uow:

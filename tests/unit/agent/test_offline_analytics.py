@@ -12,10 +12,12 @@ from datetime import date
 
 import pytest
 
+from bot.agent import selection
 from bot.agent.offline import grammar
 from bot.agent.offline.rules_analytics import find_dimension, find_period
 from prompts.messages import render
-from tools.registry import all_tools
+from domain.settings import Settings
+from tools.registry import all_tools, audiences_for
 
 TODAY = date(2026, 5, 13)
 REPORTS = {"pipeline_report", "forecast_report", "win_rate_report", "cycle_time_report", "funnel_report", "stuck_deals",
@@ -187,6 +189,15 @@ def test_every_report_tool_is_reachable_in_both_languages():
     assert {tool for _, tool, _ in EN} == REPORTS
     assert {tool for _, tool, _ in ZH} == REPORTS
     assert {n for n, s in all_tools().items() if s.fn.__module__ == "tools.analytics"} == REPORTS
+
+
+@pytest.mark.parametrize("text, tool", [(text, tool) for text, tool, _ in EN + ZH])
+def test_an_llm_is_given_the_report_tool_a_report_question_needs(text, tool):
+    """With an LLM, a turn binds only the tools whose words the message holds (bot/agent/selection.py)."""
+    bound = selection.select(all_tools().values(), audiences_for(["sales_manager"]), text,
+                             limit=Settings().agent_max_tools)
+
+    assert tool in [s.name for s in bound]
 
 
 # -- what stays with the other rules ---------------------------------------------------------------
