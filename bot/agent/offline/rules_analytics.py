@@ -377,7 +377,7 @@ def receivables_aging(u: Utterance, today: date) -> Command | None:
         started = _start(u, today, _AR_OVERDUE)
         if started is None:
             return None
-        if find_dimension(started[0].t.text) is None or find_dimension(started[0].t.text)[0] != "owner":
+        if (find_dimension(started[0].t.text) or ("",))[0] != "owner":
             return None
     parts, _ = started
     if parts.take_dimension() not in (None, "owner"):
@@ -392,7 +392,7 @@ def receivables_aging(u: Utterance, today: date) -> Command | None:
     return Command("receivables_aging", args)
 
 
-_COLLECTION = (rf"{_B}(?:cash\s+)?collections?\s+(?:rates?|ratio|performance)|collected\s+vs\.?\s+due{_E}"
+_COLLECTION = (rf"{_B}(?:(?:cash\s+)?collections?\s+(?:rates?|ratio|performance)|collected\s+vs\.?\s+due){_E}"
                r"|回款率|收款率|回款(?:达成|完成)率")
 _COLLECTION_FILLER = _filler(r"invoices?|due", r"应收|发票|到期")
 
@@ -408,8 +408,8 @@ def collection_rate(u: Utterance, today: date) -> Command | None:
     return Command("collection_rate", _args(parts, by=False))
 
 
-_RECON = (rf"{_B}(?:(?:revenue|sales|won\s+deals?)\s+)?reconciliation|reconcile\s+(?:revenue|won\s+deals)|"
-          rf"won\s+vs\.?\s+(?:contracted|invoiced|collected)|won\s+to\s+cash{_E}"
+_RECON = (rf"{_B}(?:(?:(?:revenue|sales|won\s+deals?)\s+)?reconciliation|reconcile\s+(?:revenue|won\s+deals)|"
+          rf"won\s+vs\.?\s+(?:contracted|invoiced|collected)|won\s+to\s+cash){_E}"
           r"|(?:收入|赢单|业绩|营收)?对账")
 _RECON_FILLER = _filler(r"revenue|won|deals?|invoiced|collected|contracted|recognised|recognized",
                         r"收入|赢单|开票|回款|合同|确认")
