@@ -13,7 +13,7 @@ What it writes, deterministic for a seed (rough shares; N opportunities):
     of ~10 reps, a few finance / sales_ops / legal / solution / fulfilment users and an admin;
     users.manager_id runs VP → directors → managers → reps (RBAC subtrees are real);
   * ~N/5 accounts (each owned by a rep), 30 products;
-  * N opportunities created over ~3 years before "today" (more recent ones more often), ids in
+  * N opportunities created over ~3 years before "today" (25 % more each year; the younger a deal, the likelier it is still open), ids in
     creation order: ≈35 % open (qualify … negotiate), ≈25 % won, ≈30 % lost, ≈10 % abandoned;
     mostly CNY, some USD / EUR / HKD; probability from the stage (won 100, lost/abandoned 0);
   * stage_history: one row per stage passed (NULL → qualify at created_at, …, the closing stage);
@@ -66,7 +66,7 @@ from domain.db.migrate import upgrade  # noqa: E402
 from domain.normalize import company_norm, person_norm  # noqa: E402
 from domain.policy_defaults import STAGE_PROBABILITIES, seed_policies  # noqa: E402
 
-VERSION = 1  # bump when the generated contents change (bench_analytics regenerates then)
+VERSION = 2  # bump when the generated contents change (bench_analytics regenerates then)
 MARKER = "ltc_datagen"
 DAY = 86400
 OPEN_STAGES = ("qualify", "initiated", "solution", "bid", "negotiate")
@@ -563,19 +563,39 @@ class Generator:
         return rows
 
     # ---- the deal plan: outcome and creation time, sorted so ids follow creation --------------
+    def open_decay_days(self) -> float:
+        """τ such that P(open | age) = exp(-age/τ) leaves the open share open overall (creation ∝ growth)."""
+        g, span, want = self.g, self.span, dict(OUTCOME_SHARES)[OPEN]
+
+        def share(tau: float) -> float:
+            k = g + 1.0 / tau
+            return ((1 - math.exp(-k * span)) / k) / ((1 - math.exp(-g * span)) / g)
+
+        lo, hi = 1.0, 100 * span
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if share(mid) < want else (lo, mid)
+        return (lo + hi) / 2
+
     def plan_deals(self, rng: Random) -> tuple[array, array, array]:
+        """Creation times follow steady growth whatever the outcome; young deals are the open ones.
+
+        A deal of age a is still open with probability exp(-a/τ) (so old deals are mostly closed, a few
+        stale ones linger); a closed one took a cycle of lognormal length shorter than its age.
+        """
         n = self.cfg.opportunities
+        tau = self.open_decay_days()
+        closed_shares = tuple((o, s / (1 - dict(OUTCOME_SHARES)[OPEN])) for o, s in OUTCOME_SHARES if o != OPEN)
         created, outcome, cycle = array("d"), array("b"), array("d")
         for _ in range(n):
-            o = pick(rng, OUTCOME_SHARES)
-            if o == OPEN:
-                age = (min(rng.expovariate(1 / 70.0), self.span) if rng.random() < 0.75
-                       else growth_age(rng, 0.0, self.span * 0.66, self.g))
-                length = 0.0
+            age = growth_age(rng, 0.0, self.span, self.g)
+            if age < 1.0 or rng.random() < math.exp(-age / tau):
+                o, length = OPEN, 0.0
             else:
-                length = min(max(rng.lognormvariate(math.log(CYCLE_MEDIAN_DAYS[o]), CYCLE_SIGMA[o]), 2.0),
-                             self.span * 0.5)
-                age = growth_age(rng, length + 0.5, self.span, self.g)
+                o = pick(rng, closed_shares)
+                length = max(rng.lognormvariate(math.log(CYCLE_MEDIAN_DAYS[o]), CYCLE_SIGMA[o]), 0.5)
+                if length > age - 0.5:
+                    length = rng.uniform(0.3, 0.95) * (age - 0.5)
             created.append(-age * DAY)
             outcome.append(o)
             cycle.append(length * DAY)
