@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from domain import analytics as an
-from domain.analytics.scope import _team_id as team_id
+from domain.analytics.scope import team_id
 from domain.analytics.targets import TargetView
 from domain.analytics.views import (Aging, Breakdown, CollectionRate, CycleTime, DealList, Forecast, Funnel,
                                     GateThroughput, PeriodComparison, Reconciliation, WinRate)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from domain.actor import Actor
 from domain.db import tables as t
-from domain.errors import NotFound, PermissionDenied
+from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.model.message_keys import keyed
 from domain.model.vocab import Role
 from domain.rbac import UseCase
@@ -65,8 +65,8 @@ def ask(uow, actor: Actor, *, team: int | str | None = None, owner: int | None =
         allowed = frozenset({ctx.user.id})
     owners = allowed
     if team is not None:
-        team_id = _team_id(uow, team)
-        members = frozenset(uid for uid, tid in team_of.items() if tid == team_id)
+        wanted = team_id(uow, team)
+        members = frozenset(uid for uid, tid in team_of.items() if tid == wanted)
         _within(allowed, members, "team", team)
         owners = members
     if owner is not None:
@@ -85,13 +85,21 @@ def ask(uow, actor: Actor, *, team: int | str | None = None, owner: int | None =
                  locale=ctx.user.locale)
 
 
-def _team_id(uow, team: int | str) -> int:
+def team_id(uow, team: int | str) -> int:
+    """A team by id, by its full name, or by a part of its name that only one team has ("East")."""
     teams = uow.session.execute(select(t.teams.c.id, t.teams.c.name)).all()
+    wanted = str(team).strip().casefold()
     for tid, name in teams:
-        if (isinstance(team, int) and tid == team) or (isinstance(team, str) and (
-                name.casefold() == team.strip().casefold() or team.strip() == str(tid))):
+        if (isinstance(team, int) and tid == team) or name.casefold() == wanted or wanted == str(tid):
             return tid
-    raise NotFound(f"No team called {team!r}", field="team", allowed=sorted(n for _, n in teams),
+    partial = [(tid, name) for tid, name in teams if wanted and wanted in name.casefold()]
+    if len(partial) == 1:
+        return partial[0][0]
+    names = sorted(n for _, n in (partial or teams))
+    if partial:
+        raise ValidationFailed(f"{team!r} matches several teams: {', '.join(names)}", field="team", allowed=names,
+                               details=keyed("analytics.team_ambiguous", ref=team, names=", ".join(names)))
+    raise NotFound(f"No team called {team!r}", field="team", allowed=names,
                    details=keyed("not_found.team", ref=team))
 
 

@@ -50,7 +50,7 @@ def set_target(data: TargetSet | dict, *, actor: Actor, uow) -> TargetView:
     args = parse(TargetSet, data)
     a = ask(uow, actor, use_case=UseCase.SET_TARGET)
     p = q.as_period(args.period, a.today)
-    holder, members = _holder(uow, args)
+    holder, members = _holder(uow, args, a.locale)
     if a.owner_ids is not None and not (members <= a.owner_ids and members):
         raise PermissionDenied("You can only set targets for people in your own reporting line",
                                details=keyed("analytics.target_outside_scope"))
@@ -75,13 +75,13 @@ def set_target(data: TargetSet | dict, *, actor: Actor, uow) -> TargetView:
                       amount=q.money(args.amount), currency=a.currency, previous_amount=before)
 
 
-def _holder(uow, args: TargetSet) -> tuple[str, frozenset[int]]:
+def _holder(uow, args: TargetSet, locale: str) -> tuple[str, frozenset[int]]:
     """The holder's name and the people whose deals the target covers."""
     if args.user_id is not None:
         user = uow.users.get(args.user_id)
         if user is None:
             raise NotFound(f"User {args.user_id} does not exist", field="user_id")
-        return user.display_name(), frozenset({user.id})
+        return user.display_name(locale), frozenset({user.id})
     row = uow.session.execute(select(t.teams.c.name).where(t.teams.c.id == args.team_id)).first()
     if row is None:
         raise NotFound(f"Team {args.team_id} does not exist", field="team_id")
