@@ -5,8 +5,10 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.model.vocab import CURRENCIES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,9 +112,13 @@ class Settings(BaseSettings):
 
     @field_validator("fx_rates", mode="before")
     @classmethod
-    def _rates_over_defaults(cls, value):
-        # Naming one rate keeps the others: a missing rate would silently drop deals from every sum.
-        return {**DEFAULT_FX_RATES, **value} if isinstance(value, dict) else value
+    def _rates_over_defaults(cls, value, info: ValidationInfo):
+        # The built-in rates are into CNY: naming one keeps the others only when CNY is the reporting
+        # currency. Any other reporting currency must name every rate (checked below).
+        reporting = str(info.data.get("reporting_currency") or "CNY").upper()
+        if isinstance(value, dict) and reporting == "CNY":
+            return {**DEFAULT_FX_RATES, **value}
+        return value
 
     @field_validator("pipeline_digest_weekday", mode="before")
     @classmethod
@@ -135,10 +141,17 @@ class Settings(BaseSettings):
         if self.wecom_encoding_aes_key is not None and len(self.wecom_encoding_aes_key) != 43:
             raise ValueError("WECOM_ENCODING_AES_KEY must be the 43 characters WeCom shows")
         self.reporting_currency = self.reporting_currency.upper()
+        if self.reporting_currency not in CURRENCIES:
+            raise ValueError(f"LTC_REPORTING_CURRENCY must be one of {', '.join(CURRENCIES)}")
         self.fx_rates = {k.upper(): v for k, v in self.fx_rates.items()}
         if self.fx_rates.get(self.reporting_currency, Decimal("1")) != 1:
-            raise ValueError("LTC_FX_RATES: the reporting currency's own rate must be 1")
+            raise ValueError(f"LTC_FX_RATES: the reporting currency's own rate ({self.reporting_currency}) must be 1; "
+                             "the built-in rates are into CNY, so name every rate into "
+                             f"{self.reporting_currency}")
         self.fx_rates[self.reporting_currency] = Decimal("1")
+        missing = [c for c in CURRENCIES if c not in self.fx_rates]
+        if missing:  # a deal in a currency without a rate would be counted at par: refuse instead
+            raise ValueError(f"LTC_FX_RATES needs a rate into {self.reporting_currency} for {', '.join(missing)}")
         if any(v <= 0 for v in self.fx_rates.values()):
             raise ValueError("LTC_FX_RATES: every rate must be above 0")
         if self.approval_escalate_hours <= self.approval_remind_hours:

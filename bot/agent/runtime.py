@@ -56,10 +56,12 @@ class TurnResult:
     @property
     def charts(self) -> list[Chart]:
         """The charts this turn's tools drew data for (a result's "chart"), to be sent after the text."""
-        charts = []
+        charts, seen = [], set()
         for o in self.outcomes:
             data = (o.result or {}).get("chart") if o.status == "ok" else None
-            if data:
+            key = json.dumps(data, sort_keys=True, default=str) if data else None
+            if key and key not in seen:  # the same report twice in a turn is one picture
+                seen.add(key)
                 try:
                     charts.append(Chart.model_validate(data))
                 except ValueError as e:  # a malformed chart costs the picture, never the reply

@@ -102,11 +102,12 @@ def cycle_time(period: Period | str = "this_quarter", *, actor: Actor, uow, team
     medians = _medians(uow, dialect, spells.c.stage, days, in_period, spells)
     stages = [StageCycle(stage=s, spells=medians.get(s, (0, None))[0], median_days=q.tenth(medians.get(s, (0, None))[1]))
               for s in q.OPEN]
-    first = select(sh.c.opportunity_id, func.min(sh.c.changed_at).label("first")).group_by(sh.c.opportunity_id).subquery()
+    won_here = q.where(o.c.stage == Stage.WON.value, a.owned(o.c.owner_id), *q.in_times(o.c.stage_changed_at, p))
+    first = (select(sh.c.opportunity_id, func.min(sh.c.changed_at).label("first"))
+             .where(sh.c.opportunity_id.in_(select(o.c.id).where(*won_here)))  # not every deal's history
+             .group_by(sh.c.opportunity_id).subquery())
     won = (select(o.c.id, q.seconds_between(dialect, first.c.first, o.c.stage_changed_at).label("s"))
-           .select_from(o.join(first, first.c.opportunity_id == o.c.id))
-           .where(*q.where(o.c.stage == Stage.WON.value, a.owned(o.c.owner_id),
-                           *q.in_times(o.c.stage_changed_at, p))).subquery())
+           .select_from(o.join(first, first.c.opportunity_id == o.c.id)).where(*won_here).subquery())
     won_days = won.c.s / 86400
     med = _medians(uow, dialect, None, won_days, [], won)
     count, median = med.get(None, (0, None))

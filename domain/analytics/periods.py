@@ -5,6 +5,7 @@ import re
 from datetime import date
 
 from domain.errors import ValidationFailed
+from domain.model.message_keys import keyed
 from domain.services.schemas import View
 
 NAMED = ("this_month", "last_month", "next_month", "this_quarter", "last_quarter", "next_quarter",
@@ -51,6 +52,10 @@ def quarter_of(d: date) -> str:
 def period_named(name: str, today: date) -> Period:
     """this_quarter, last_month, 2026-Q3, 2026-11, 2026 … → a Period; anything else is refused."""
     key = name.strip().lower().replace(" ", "_")
+    year_part = re.match(r"^(\d{4})", key)
+    if year_part and not 1900 <= int(year_part.group(1)) <= 9998:
+        raise ValidationFailed(f"Period {name!r} is outside the years 1900-9998", field="period",
+                               details=keyed("analytics.period_years", period=name))
     q = (today.month - 1) // 3 + 1
     if key in NAMED:
         step = {"this": 0, "last": -1, "next": 1}[key.split("_")[0]]
@@ -68,7 +73,8 @@ def period_named(name: str, today: date) -> Period:
     if m := _YEAR.match(key):
         return year(int(m.group(1)))
     raise ValidationFailed(f"Unknown period {name!r}", field="period",
-                           allowed=[*NAMED, "2026-Q3", "2026-11", "2026"])
+                           allowed=[*NAMED, "2026-Q3", "2026-11", "2026"],
+                           details=keyed("analytics.unknown_period", period=name))
 
 
 def previous(p: Period) -> Period:

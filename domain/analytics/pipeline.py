@@ -15,6 +15,7 @@ from domain.analytics.views import (Breakdown, BreakdownRow, CategoryTotal, Deal
                                     ForecastLine)
 from domain.db import tables as t
 from domain.errors import ValidationFailed
+from domain.model.message_keys import keyed
 from domain.model.vocab import Stage
 
 o, u, tm = t.opportunities, t.users, t.teams
@@ -101,8 +102,10 @@ def _by_amount(rows: list[BreakdownRow]) -> list[BreakdownRow]:
 
 def _product_rows(uow, a: Asker, clauses) -> list[BreakdownRow]:
     qt, ql, pr = t.quotes, t.quote_lines, t.products
+    # Only the asker's deals' quotes: grouping every quote first would read them all for one rep.
     current = (select(qt.c.opportunity_id, func.max(qt.c.version).label("version"))
-               .where(qt.c.status != "superseded").group_by(qt.c.opportunity_id).subquery())
+               .where(qt.c.status != "superseded", qt.c.opportunity_id.in_(select(o.c.id).where(*clauses)))
+               .group_by(qt.c.opportunity_id).subquery())
     deals = select(o.c.id, o.c.probability).where(*clauses).subquery()
     net = q.converted(ql.c.quantity * ql.c.list_price * (1 - ql.c.discount_pct * literal_column("0.01")),
                       qt.c.currency, a.rates)
@@ -229,7 +232,7 @@ def _deal_lines(uow, a: Asker, clauses, limit: int, days: int | None = None) -> 
 
 def _limit(limit: int) -> int:
     if not 1 <= limit <= 100:
-        raise ValidationFailed("limit must be between 1 and 100", field="limit")
+        raise ValidationFailed("limit must be between 1 and 100", field="limit", details=keyed("analytics.limit_range"))
     return limit
 
 
@@ -246,7 +249,7 @@ def stuck_deals(days: int = 30, limit: int = 20, *, actor: Actor, uow, team: int
                 owner: int | None = None) -> DealList:
     """Open deals with no stage change for `days` days, or already past their expected close date."""
     if not 1 <= days <= 3650:
-        raise ValidationFailed("days must be between 1 and 3650", field="days")
+        raise ValidationFailed("days must be between 1 and 3650", field="days", details=keyed("analytics.days_range"))
     a = ask(uow, actor, team=team, owner=owner)
     cutoff = a.now - timedelta(days=days)
     stuck = (o.c.stage_changed_at <= cutoff) | (o.c.expected_close_date < a.today)

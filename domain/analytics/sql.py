@@ -75,7 +75,8 @@ def quarter_label(y, m) -> str:
 def seconds_between(dialect: str, start, end):
     if dialect == "postgresql":
         return extract("epoch", end - start)
-    return (func.julianday(end) - func.julianday(start)) * 86400
+    # julianday is a float of days: 15 minutes come back as 899.99998 s; round to the millisecond.
+    return func.round((func.julianday(end) - func.julianday(start)) * 86400, 3)
 
 
 def where(*clauses):

@@ -14,6 +14,7 @@ from domain.db import tables as t
 from domain.errors import NotFound, PermissionDenied, ValidationFailed
 from domain.model.events import TargetSet as TargetSetEvent
 from domain.model.message_keys import keyed
+from domain.model.vocab import Role
 from domain.rbac import UseCase
 from domain.services.base import audit, emit, parse
 from domain.services.schemas import Input, View
@@ -54,6 +55,9 @@ def set_target(data: TargetSet | dict, *, actor: Actor, uow) -> TargetView:
     if a.owner_ids is not None and not (members <= a.owner_ids and members):
         raise PermissionDenied("You can only set targets for people in your own reporting line",
                                details=keyed("analytics.target_outside_scope"))
+    if args.user_id == a.ctx.user.id and not a.ctx.user.roles & {Role.SALES_OPS, Role.ADMIN}:
+        raise PermissionDenied("Your own target is set by your manager (or sales ops)",
+                               details=keyed("analytics.own_target"))
     key = tg.c.user_id == args.user_id if args.user_id is not None else tg.c.team_id == args.team_id
     found = uow.session.execute(select(tg.c.id, tg.c.amount).where(
         key, tg.c.period_start == p.start, tg.c.period_end == p.end)).first()
@@ -80,14 +84,16 @@ def _holder(uow, args: TargetSet, locale: str) -> tuple[str, frozenset[int]]:
     if args.user_id is not None:
         user = uow.users.get(args.user_id)
         if user is None:
-            raise NotFound(f"User {args.user_id} does not exist", field="user_id")
+            raise NotFound(f"User {args.user_id} does not exist", field="user_id",
+                           details=keyed("not_found.user", ref=args.user_id))
         return user.display_name(locale), frozenset({user.id})
     row = uow.session.execute(select(t.teams.c.name).where(t.teams.c.id == args.team_id)).first()
     if row is None:
         raise NotFound(f"Team {args.team_id} does not exist", field="team_id")
     members = frozenset(uow.session.execute(select(t.users.c.id).where(t.users.c.team_id == args.team_id)).scalars())
     if not members:
-        raise ValidationFailed(f"Team {row.name} has nobody in it to hold a target", field="team_id")
+        raise ValidationFailed(f"Team {row.name} has nobody in it to hold a target", field="team_id",
+                               details=keyed("analytics.empty_team", name=row.name))
     return row.name, members
 
 
@@ -96,11 +102,16 @@ def list_targets(period: Period | str = "this_quarter", *, actor: Actor, uow) ->
     a = ask(uow, actor)
     p = q.as_period(period, a.today)
     teams = dict(uow.session.execute(select(t.teams.c.id, t.teams.c.name)).all())
+    members: dict[int, set[int]] = {}
+    for uid, tid in uow.session.execute(select(t.users.c.id, t.users.c.team_id).where(t.users.c.team_id.is_not(None))):
+        members.setdefault(tid, set()).add(uid)
     out = []
     for r in uow.session.execute(select(tg).where(tg.c.period_start >= p.start, tg.c.period_end <= p.end)
                                  .order_by(tg.c.period_start, tg.c.id)):
         if r.user_id is not None and not a.sees(r.user_id):
             continue
+        if r.team_id is not None and a.owner_ids is not None and not (members.get(r.team_id, set()) & a.owner_ids):
+            continue  # another line's team: its target is not this asker's business
         holder = a.names.get(r.user_id, "?") if r.user_id is not None else teams.get(r.team_id, "?")
         out.append(TargetView(id=r.id, user_id=r.user_id, team_id=r.team_id, holder=holder,
                               period=q.as_period(r.label, a.today), amount=q.money(r.amount), currency=a.currency,

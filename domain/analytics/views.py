@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from pydantic import Field
+
 from domain.analytics.periods import Period
 from domain.services.schemas import View
 
@@ -13,7 +15,9 @@ class Scoped(View):
 
     currency: str  # the reporting currency
     scope: str  # "all", "team", "self": what the asker's rights cover
-    owner_ids: list[int] | None  # the owners counted (None = everyone)
+    # The owners counted (None = everyone). Excluded from dumps: a director's list runs to
+    # thousands of ids the language model would only pay tokens for.
+    owner_ids: list[int] | None = Field(exclude=True)
 
 
 class BreakdownRow(View):

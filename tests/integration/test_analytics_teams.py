@@ -28,3 +28,21 @@ def test_a_director_narrowed_to_their_team_by_part_of_its_name_sees_exactly_its_
     with uow_factory() as uow:
         view = an.pipeline("stage", team="Ea", actor=org.actor("director"), uow=uow)
     assert view.scope == "team" and view.total.count == 2
+
+
+def test_a_decision_in_exactly_fifteen_minutes_is_a_third_of_an_hour_on_both_databases(engine, uow_factory, org):
+    from datetime import datetime, timedelta
+    from decimal import Decimal
+
+    from sqlalchemy import insert
+
+    from domain.db import tables as t
+
+    start = datetime(2026, 11, 2, 9, 0, 0)
+    with engine.begin() as conn:  # SQLite's julianday gave 899.99998 s: 0.2 h instead of 0.25 → 0.3
+        conn.execute(insert(t.approval_requests).values(
+            kind="discount", subject_type="quote", subject_id=1, title="x", requested_by=org["rep"],
+            status="approved", current_step=1, context={}, created_at=start, closed_at=start + timedelta(minutes=15)))
+    with uow_factory(clock=lambda: datetime(2026, 11, 20, 12)) as uow:
+        gates = an.gate_throughput("2026-11", actor=org.actor("admin"), uow=uow)
+    assert gates.total.average_decision_hours == Decimal("0.3")

@@ -332,3 +332,21 @@ def test_contracts_migration_keeps_seeded_policies_and_data(empty_db_url):
 
     upgrade(url)
     assert_at_head()  # appended once, one plan: the second upgrade repeats nothing
+
+
+def test_the_pipeline_rollup_triggers_exist_at_head(db_url):
+    """A later migration that rebuilds `opportunities` on SQLite drops its triggers: it must make them again."""
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                names = set(conn.scalars(text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'opportunities'::regclass "
+                                              "AND NOT tgisinternal")))
+                assert names == {"trg_pipeline_rollup"}
+            else:
+                names = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                              "AND tbl_name = 'opportunities'")))
+                assert names == {"trg_pipeline_rollup_insert", "trg_pipeline_rollup_update",
+                                 "trg_pipeline_rollup_delete"}
+    finally:
+        engine.dispose()

@@ -96,3 +96,60 @@ def test_concurrent_writers_on_the_same_rollup_row_keep_it_exact(engine, uow_fac
     _assert_exact(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT sum(amount) FROM pipeline_rollup")).scalar_one() == Decimal(8 * (100000 + 5010))
+
+
+def test_opposite_moves_between_two_rollup_rows_never_deadlock(engine, uow_factory, org, dialect):
+    if dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time; lock order is PostgreSQL's concern")
+    nov, dec = date(2026, 11, 20), date(2026, 12, 20)
+    a = builders.make_deal(uow_factory, org, n=1)
+    b = builders.make_deal(uow_factory, org, n=2)
+    with engine.begin() as conn:
+        conn.execute(update(o).where(o.c.id == a).values(expected_close_date=nov))
+        conn.execute(update(o).where(o.c.id == b).values(expected_close_date=dec))
+    start = threading.Barrier(2)
+    errors: list[str] = []
+
+    def flip(opp_id: int, first: date, second: date) -> None:
+        start.wait()
+        for i in range(300):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(update(o).where(o.c.id == opp_id).values(expected_close_date=second if i % 2 == 0
+                                                                          else first))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(type(getattr(e, "orig", e)).__name__)
+
+    threads = [threading.Thread(target=flip, args=(a, nov, dec)), threading.Thread(target=flip, args=(b, dec, nov))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []  # before the ordered row locks: DeadlockDetected a few times per run
+    _assert_exact(engine)
+
+
+def test_a_deal_written_while_the_rollup_migration_runs_is_counted(engine, db_url, uow_factory, org, dialect):
+    if dialect != "postgresql":
+        pytest.skip("SQLite migrations hold the write lock; the race is PostgreSQL's")
+    from domain.db.migrate import downgrade, upgrade
+
+    a = builders.make_deal(uow_factory, org, n=1)
+    engine.dispose()
+    downgrade(db_url, "0008")
+    writer = engine.connect()
+    tx = writer.begin()
+    writer.execute(text("INSERT INTO opportunities (name, account_id, owner_id, amount, currency, region, "
+                        "expected_close_date, competitors, stage, probability, created_at, updated_at, "
+                        "stage_changed_at, version) SELECT name || ' copy', account_id, owner_id, amount, currency, "
+                        "region, expected_close_date, competitors, stage, probability, created_at, updated_at, "
+                        "stage_changed_at, version FROM opportunities WHERE id = :id"), {"id": a})
+    migration = threading.Thread(target=upgrade, args=(db_url,))
+    migration.start()
+    migration.join(timeout=2)  # it waits for the writer (the table lock) instead of backfilling past it
+    tx.commit()
+    writer.close()
+    migration.join()
+    _assert_exact(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT sum(n) FROM pipeline_rollup")).scalar_one() == 2

@@ -7,6 +7,10 @@ Create Date: 2026-11-22
 One row per (owner, stage, currency, region, month) with the count, amount and weighted amount
 of the opportunities in it. Triggers on `opportunities` keep it exact inside the writing
 transaction, on SQLite and PostgreSQL alike; the migration fills it from the rows already there.
+
+A later migration that rebuilds `opportunities` on SQLite (Alembic batch mode copies the table)
+drops these triggers: it must create them again (tests/integration/test_migrations.py checks that
+they exist at head).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -63,6 +67,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('owner_id', 'stage', 'currency', 'region', 'month', name=op.f('pk_pipeline_rollup')),
     )
     dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        # Writers wait until the trigger exists: a deal committed between the backfill and the
+        # trigger would otherwise be in neither, and the rollup short for good.
+        op.execute("LOCK TABLE opportunities IN SHARE ROW EXCLUSIVE MODE")
     op.execute(f"INSERT INTO pipeline_rollup ({COLS}) SELECT owner_id, stage, currency, region, "
                f"{_month(dialect, 'opportunities')}, count(*), sum(amount), sum(amount * probability / 100.0) "
                f"FROM opportunities GROUP BY 1, 2, 3, 4, 5")
@@ -73,6 +81,15 @@ CREATE FUNCTION pipeline_rollup_apply() RETURNS trigger AS $$
 BEGIN
   IF TG_OP = 'UPDATE' AND NOT ({changed}) THEN
     RETURN NULL;
+  END IF;
+  IF TG_OP = 'UPDATE' THEN
+    -- Lock the old and the new rollup rows in key order, so two moves in opposite directions
+    -- between the same rows wait for each other instead of deadlocking.
+    PERFORM 1 FROM pipeline_rollup
+     WHERE (owner_id, stage, currency, region, month) IN
+           ((OLD.owner_id, OLD.stage, OLD.currency, OLD.region, {_month(dialect, 'OLD')}),
+            (NEW.owner_id, NEW.stage, NEW.currency, NEW.region, {_month(dialect, 'NEW')}))
+     ORDER BY owner_id, stage, currency, region, month FOR UPDATE;
   END IF;
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
     {_remove(dialect)};
