@@ -31,8 +31,8 @@ ANALYTICS_INDEXES = (
           postgresql_include=["owner_id", "stage", "id", "currency", "amount"], **_where(_CLOSED)),
     # Deals created in a period (funnel cohort, new pipeline).
     Index("ix_opportunities_created_at", o.c.created_at, postgresql_include=["owner_id", "id", "currency", "amount"]),
-    # Owner of a deal by id without its wide row (receivables and stage changes joined to their AR).
-    Index("ix_opportunities_id_owner", o.c.id, postgresql_include=["owner_id"]),
+    # A scope's deals by owner without their wide rows (receivables and stage changes joined to their AR).
+    Index("ix_opportunities_owner_deal", o.c.owner_id, postgresql_include=["id"]),
     # Leads created in a period (funnel).
     Index("ix_leads_created_at", ld.c.created_at, postgresql_include=["owner_id", "status"]),
     # Stage changes in a period (cycle time: spells that ended in it).
@@ -53,10 +53,11 @@ ANALYTICS_INDEXES = (
           **_where("status <> 'void'")),
     Index("ix_invoices_due_on", inv.c.due_on, postgresql_include=["contract_id", "amount", "paid_amount", "currency"],
           **_where("status <> 'void'")),
-    Index("ix_contracts_id_opportunity", t.contracts.c.id, postgresql_include=["opportunity_id"]),
-    # Money received in a period (collected).
+    # Money received in a period (collected) and what it paid.
     Index("ix_payments_received_on", t.payments.c.received_on, postgresql_include=["id"],
           **_where("status = 'confirmed'")),
+    Index("ix_payment_allocations_payment_cover", t.payment_allocations.c.payment_id,
+          postgresql_include=["invoice_id", "currency", "amount"]),
     # Gates: what waits per requester, what was decided in a period.
     Index("ix_approval_requests_pending_requester", ar.c.requested_by, postgresql_include=["kind", "created_at"],
           **_where("status = 'pending'")),

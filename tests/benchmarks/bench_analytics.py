@@ -237,8 +237,15 @@ class Timing:
 
 
 class Bench:
-    def __init__(self, url: str, today: date) -> None:
+    def __init__(self, url: str, today: date, settings: dict[str, str] | None = None) -> None:
         self.engine = make_engine(url)
+        if settings:  # server settings per connection, to try planner knobs without touching the server
+            @event.listens_for(self.engine, "connect")
+            def _set(dbapi_connection, _record) -> None:
+                with dbapi_connection.cursor() as cur:
+                    for k, v in settings.items():
+                        cur.execute("SELECT set_config(%s, %s, false)", (k, v))
+                dbapi_connection.commit()
         self.sf = session_factory(self.engine)
         self.now = datetime.combine(today, dtime(12, 0))
         self.counter = Counter(self.engine)
@@ -350,16 +357,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--regen", action="store_true", help="generate the dataset again even if it matches")
     ap.add_argument("--json", nargs="?", const="-", help="write results as JSON to a file (or - for stdout)")
     ap.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
+    ap.add_argument("--no-migrate", action="store_true", help="leave the dataset's schema as it is")
+    ap.add_argument("--pg-set", default="", metavar="K=V,...",
+                    help="session settings for every connection, e.g. random_page_cost=1.1,jit=off")
     ap.add_argument("--explain", metavar="QUESTION[:ASKER]", help="EXPLAIN ANALYZE the SQL of one question")
     a = ap.parse_args(argv)
 
     cfg = datagen.Config(opportunities=a.n, seed=a.seed, users=a.users, today=a.today)
     url, info = ensure_dataset(server_url(a.url), a.db or f"ltc_bench_{short_n(a.n)}", cfg, a.regen)
     t0 = time.perf_counter()
-    upgrade(url)
+    if not a.no_migrate:
+        upgrade(url)
     if time.perf_counter() - t0 > 5:
         say(f"migrations applied ({time.perf_counter() - t0:.1f} s)")
-    bench = Bench(url, a.today)
+    settings = dict(kv.split("=", 1) for kv in a.pg_set.split(",") if kv.strip())
+    bench = Bench(url, a.today, settings)
     askers = find_askers(bench.engine, [k.strip() for k in a.askers.split(",") if k.strip()])
     only = {k.strip() for k in a.only.split(",") if k.strip()}
     unknown = only - {k for k, _, _ in QUESTIONS}
@@ -419,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"Analytics on PostgreSQL: {info['opportunities']:,} opportunities (seed {info['seed']}, "
-          f"{sum(info['rows'].values()):,} rows), {a.runs} runs after {a.warmup} warm-ups, today {a.today}")
+          f"{sum(info['rows'].values()):,} rows), {a.runs} runs after {a.warmup} warm-ups, today {a.today}, "
+          f"load average {'/'.join(f'{x:.1f}' for x in os.getloadavg())}"
+          + (f", session settings {a.pg_set}" if settings else ""))
     print_table(results, floors, askers)
     print(f"floor: {FLOOR_SQL}: p50 {floor.p(50):.1f} / p95 {floor.p(95):.1f} ms (after: "
           f"{floor_after.p(50):.1f} / {floor_after.p(95):.1f} ms)")
@@ -429,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if a.json:
         doc = {
-            "dataset": info, "runs": a.runs, "warmup": a.warmup, "aim": {"p95_ms": AIM_MS, "x_floor": AIM_FLOOR_RATIO},
+            "dataset": info, "settings": settings, "runs": a.runs, "warmup": a.warmup, "aim": {"p95_ms": AIM_MS, "x_floor": AIM_FLOOR_RATIO},
             "floor": {"sql": FLOOR_SQL, "p50_ms": round(floor.p(50), 2), "p95_ms": round(floor.p(95), 2),
                       "after_p50_ms": round(floor_after.p(50), 2), "after_p95_ms": round(floor_after.p(95), 2)},
             "askers": {k: vars(v) for k, v in askers.items()},
