@@ -645,6 +645,24 @@ def _org_steps(s: _Seed) -> None:
     s.at(0, -0.9, "people", people)
     s.at(0, -0.8, "team managers and routing rules", managers_and_rules)
     s.at(0, -0.7, "catalog and price books", price_list)
+    s.at(0, -0.6, "sales targets", _targets)
+
+
+# Quarterly targets (CNY) per rep, and the teams' own: what "forecast vs target" is measured against.
+REP_TARGETS = {"li": "12000000", "tom": "10000000", "liu": "8000000", "emily": "6000000"}
+TEAM_TARGETS = {"east": "24000000", "south": "15000000"}
+TARGET_QUARTERS = ("2026-Q3", "2026-Q4", "2027-Q1")
+
+
+def _targets(uow, s: _Seed) -> None:
+    from domain.analytics.targets import set_target  # the read side's own write: kept out of import time
+
+    for quarter in TARGET_QUARTERS:
+        for who, amount in REP_TARGETS.items():
+            set_target({"user_id": s.users[who], "period": quarter, "amount": amount}, actor=s.actor("ops"), uow=uow)
+        for team, amount in TEAM_TARGETS.items():
+            set_target({"team_id": s.teams[team], "period": quarter, "amount": amount}, actor=s.actor("ops"),
+                       uow=uow)
 
 
 # sku, English name, Chinese name, unit, cost, floor price, list price (CNY)
