@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from domain.actor import Actor
 from domain.db import tables as t
@@ -32,6 +32,7 @@ class Asker:
     now: datetime
     names: dict[int, str]  # user id → display name in the asker's language
     locale: str  # the asker's language: names and product labels follow it
+    filter_ids: frozenset[int] | None = None  # owner_ids, or None when they are everyone
 
     @property
     def today(self) -> date:
@@ -39,7 +40,7 @@ class Asker:
 
     def owned(self, column):
         """The WHERE clause keeping rows whose owner column is in scope (None = no clause)."""
-        return None if self.owner_ids is None else column.in_(sorted(self.owner_ids))
+        return None if self.filter_ids is None else column.in_(sorted(self.filter_ids))
 
     def sees(self, owner_id: int | None) -> bool:
         return self.owner_ids is None or owner_id in self.owner_ids
@@ -53,9 +54,11 @@ def ask(uow, actor: Actor, *, team: int | str | None = None, owner: int | None =
         use_case: UseCase = UseCase.VIEW_ANALYTICS) -> Asker:
     ctx = begin(uow, actor, use_case)
     settings = get_settings()
-    rows = uow.session.execute(select(t.users.c.id, t.users.c.team_id)).all()
-    team_of = {uid: tid for uid, tid in rows}
-    names = {u.id: u.display_name(ctx.user.locale) for u in uow.users.all()}
+    # Plain columns, not ORM users with their roles: this runs before every question.
+    rows = uow.session.execute(select(t.users.c.id, t.users.c.team_id, t.users.c.name_en, t.users.c.name_zh,
+                                      t.users.c.email)).all()
+    team_of = {r.id: r.team_id for r in rows}
+    names = {r.id: _display(r, ctx.user.locale) for r in rows}
     allowed: frozenset[int] | None
     if ctx.user.roles & SEES_EVERY_DEAL:
         allowed = None
@@ -80,9 +83,21 @@ def ask(uow, actor: Actor, *, team: int | str | None = None, owner: int | None =
         scope = "self"
     else:
         scope = "team"
+    if uow.session.get_bind().dialect.name == "postgresql":
+        # Compiling these aggregates costs more than running them (measured 120-470 ms at 1M deals).
+        uow.session.execute(text("SET LOCAL jit = off"))
+    # Everyone's owner ids filter nothing (owner_id is a foreign key to users): skip the IN list.
+    filtered = None if owners is not None and owners >= frozenset(team_of) else owners
     return Asker(ctx=ctx, owner_ids=owners, scope=scope, currency=settings.reporting_currency,
                  rates=dict(settings.fx_rates), now=uow.now(), names=names,
-                 locale=ctx.user.locale)
+                 locale=ctx.user.locale, filter_ids=filtered)
+
+
+def _display(row, locale: str) -> str:
+    """As User.display_name: the Chinese name for a zh reader when there is one."""
+    if locale == "zh" and row.name_zh:
+        return row.name_zh
+    return row.name_en or row.name_zh or row.email
 
 
 def team_id(uow, team: int | str) -> int:

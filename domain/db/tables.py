@@ -961,3 +961,4 @@ approval_reason_prompts = Table(
     one_of("surface", CHAT_SURFACES),
     one_of("outcome", ("reject", "revise")),
 )
+import domain.analytics.indexes  # noqa: E402,F401  (analytics indexes, migration 0010: after every table)
