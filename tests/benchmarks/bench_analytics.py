@@ -49,6 +49,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
 from domain.actor import Actor  # noqa: E402
+from tests.benchmarks.bench_core import percentile  # noqa: E402
 from domain.db.engine import make_engine  # noqa: E402
 from domain.db.migrate import upgrade  # noqa: E402
 from domain.db.uow import SqlAlchemyUnitOfWork, session_factory  # noqa: E402
@@ -81,17 +82,6 @@ QUESTIONS: list[tuple[str, str, dict]] = [
     ("period_over_period", "period_over_period", {"period": "this_quarter"}),
 ]
 ASKERS = ("rep", "manager", "vp", "director", "admin")
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Linear-interpolated percentile (p in 0..100)."""
-    if not values:
-        return float("nan")
-    xs = sorted(values)
-    k = (len(xs) - 1) * p / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def peak_rss_mb() -> float:
