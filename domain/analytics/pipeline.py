@@ -211,11 +211,14 @@ def _deal_lines(uow, a: Asker, clauses, limit: int, days: int | None = None) -> 
     amount = _amount(a)
     count, total = uow.session.execute(select(func.count(), func.sum(amount)).where(*clauses)).one()
     acc = t.accounts
+    # The top ids first from narrow rows; names and accounts only for those (not for every candidate).
+    top = select(o.c.id, amount.label("converted")).where(*clauses).order_by(amount.desc(), o.c.id).limit(limit) \
+        .subquery()
     rows = uow.session.execute(
-        select(o.c.id, o.c.name, acc.c.name, o.c.owner_id, o.c.stage, amount.label("converted"), o.c.currency,
+        select(o.c.id, o.c.name, acc.c.name, o.c.owner_id, o.c.stage, top.c.converted, o.c.currency,
                o.c.amount, o.c.probability, o.c.expected_close_date, o.c.stage_changed_at)
-        .select_from(o.join(acc, acc.c.id == o.c.account_id)).where(*clauses)
-        .order_by(amount.desc(), o.c.id).limit(limit)).all()
+        .select_from(top.join(o, o.c.id == top.c.id).join(acc, acc.c.id == o.c.account_id))
+        .order_by(top.c.converted.desc(), o.c.id)).all()
     lines = []
     for (oid, name, account, owner_id, stage, conv, cur, amt, prob, close, changed) in rows:
         reasons = []
