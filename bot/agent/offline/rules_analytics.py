@@ -220,6 +220,19 @@ _PIPELINE_FILLER = _filler(r"closing|close|expected|value|amount|amounts|size|we
 _PIPELINE_BY = ("stage", "owner", "team", "region", "product", "quarter", "month")
 
 
+def _period_report(u: Utterance, today: date, tool: str, metric: str, filler: re.Pattern,
+                   dims: tuple | None = None) -> Command | None:
+    """A report over a period only: the metric's words, a period, an allowed dimension word, filler."""
+    started = _start(u, today, metric)
+    if started is None:
+        return None
+    parts, _ = started
+    parts.take_period()
+    if (dims is not None and parts.take_dimension() not in dims) or not parts.only(filler):
+        return None
+    return Command(tool, _args(parts, by=False))
+
+
 def pipeline_report(u: Utterance, today: date) -> Command | None:
     started = _start(u, today, _PIPELINE)
     if started is None:
@@ -241,14 +254,7 @@ _FORECAST_FILLER = _filler(r"weighted|commit|best|case|targets?", r"目标|对�
 
 
 def forecast_report(u: Utterance, today: date) -> Command | None:
-    started = _start(u, today, _FORECAST)
-    if started is None:
-        return None
-    parts, _ = started
-    parts.take_period()
-    if parts.take_dimension() not in (None, "owner", "team") or not parts.only(_FORECAST_FILLER):
-        return None
-    return Command("forecast_report", _args(parts, by=False))
+    return _period_report(u, today, "forecast_report", _FORECAST, _FORECAST_FILLER, dims=(None, "owner", "team"))
 
 
 _WIN_RATE = (rf"{_B}(?:win[\s-]*(?:rates?|ratio)|close\s+rates?|win\s*/\s*loss(?:\s+ratio)?|won\s+vs\.?\s+lost){_E}"
@@ -294,14 +300,7 @@ _FUNNEL_FILLER = _filler(r"leads?|rates?|stage|each", r"线索|各阶段|阶段|
 
 
 def funnel_report(u: Utterance, today: date) -> Command | None:
-    started = _start(u, today, _FUNNEL)
-    if started is None:
-        return None
-    parts, _ = started
-    parts.take_period()
-    if parts.take_dimension() not in (None, "stage") or not parts.only(_FUNNEL_FILLER):
-        return None
-    return Command("funnel_report", _args(parts, by=False))
+    return _period_report(u, today, "funnel_report", _FUNNEL, _FUNNEL_FILLER, dims=(None, "stage"))
 
 
 _STUCK = (rf"{_B}(?:stuck|stalled|stale|idle|slipp(?:ed|ing)|not\s+moving|(?:with\s+)?(?:no|without)\s+"
@@ -353,14 +352,7 @@ _GATES_FILLER = _filler(r"average|per|kind|each|take|approvals?", r"平均|各�
 
 
 def gate_throughput(u: Utterance, today: date) -> Command | None:
-    started = _start(u, today, _GATES)
-    if started is None:
-        return None
-    parts, _ = started
-    parts.take_period()
-    if not parts.only(_GATES_FILLER):
-        return None
-    return Command("gate_throughput", _args(parts, by=False))
+    return _period_report(u, today, "gate_throughput", _GATES, _GATES_FILLER)
 
 
 _AGING = (rf"{_B}(?:(?:AR|receivables?|invoices?)\s+)?age?ing(?:\s+report)?{_E}|{_B}DSO{_E}"
@@ -398,14 +390,7 @@ _COLLECTION_FILLER = _filler(r"invoices?|due", r"应收|发票|到期")
 
 
 def collection_rate(u: Utterance, today: date) -> Command | None:
-    started = _start(u, today, _COLLECTION)
-    if started is None:
-        return None
-    parts, _ = started
-    parts.take_period()
-    if parts.take_dimension() not in (None, "owner") or not parts.only(_COLLECTION_FILLER):
-        return None
-    return Command("collection_rate", _args(parts, by=False))
+    return _period_report(u, today, "collection_rate", _COLLECTION, _COLLECTION_FILLER, dims=(None, "owner"))
 
 
 _RECON = (rf"{_B}(?:(?:(?:revenue|sales|won\s+deals?)\s+)?reconciliation|reconcile\s+(?:revenue|won\s+deals)|"
@@ -416,14 +401,7 @@ _RECON_FILLER = _filler(r"revenue|won|deals?|invoiced|collected|contracted|recog
 
 
 def reconciliation_report(u: Utterance, today: date) -> Command | None:
-    started = _start(u, today, _RECON)
-    if started is None:
-        return None
-    parts, _ = started
-    parts.take_period()
-    if not parts.only(_RECON_FILLER):
-        return None
-    return Command("reconciliation_report", _args(parts, by=False))
+    return _period_report(u, today, "reconciliation_report", _RECON, _RECON_FILLER)
 
 
 _EARLIER = r"(?:the\s+)?(?:last|previous|prior|preceding)\s+(?P<u>month|quarter|year)"
