@@ -4,7 +4,8 @@ What every number means is written down in DEFINITIONS.md next to this file.
 """
 from domain.analytics.cash import aging, collection_rate, reconciliation
 from domain.analytics.gates import gate_throughput
-from domain.analytics.performance import cycle_time, funnel, period_over_period, win_rate
+from domain.analytics.cycle import cycle_time
+from domain.analytics.performance import funnel, period_over_period, win_rate
 from domain.analytics.periods import Period, period_named, previous
 from domain.analytics.pipeline import PIPELINE_BY, forecast, pipeline, stuck_deals, top_deals
 from domain.analytics.targets import TargetSet, TargetView, list_targets, set_target

@@ -4,9 +4,11 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, literal_column, select
+from sqlalchemy import func, select
 
 from domain.actor import Actor
+from domain.analytics import product
+from domain.analytics.breakdown import NONE_LABEL, by_amount as _by_amount, row as _row
 from domain.analytics import rollup as ru
 from domain.analytics import sql as q
 from domain.analytics.periods import Period
@@ -20,7 +22,6 @@ from domain.model.vocab import Stage
 
 o, u, tm = t.opportunities, t.users, t.teams
 PIPELINE_BY = ("stage", "owner", "team", "region", "product", "quarter", "month")
-NONE_LABEL = "—"
 CATEGORY_OF = {Stage.NEGOTIATE.value: "commit", Stage.BID.value: "best_case", Stage.QUALIFY.value: "pipeline",
                Stage.INITIATED.value: "pipeline", Stage.SOLUTION.value: "pipeline"}
 CATEGORIES = ("won", "commit", "best_case", "pipeline")
@@ -37,11 +38,6 @@ def _open_deals(a: Asker, period: Period | None) -> list:
     return q.where(*clauses)
 
 
-def _row(key, label, count, amount, weighted) -> BreakdownRow:
-    return BreakdownRow(key=str(key), label=label, count=int(count or 0), amount=q.money(amount),
-                        weighted=q.money(weighted))
-
-
 def pipeline(by: str = "stage", period: Period | str | None = None, *, actor: Actor, uow,
              team: int | str | None = None, owner: int | None = None) -> Breakdown:
     """Open deals in scope grouped by one dimension: count, amount and weighted amount."""
@@ -50,7 +46,7 @@ def pipeline(by: str = "stage", period: Period | str | None = None, *, actor: Ac
     a = ask(uow, actor, team=team, owner=owner)
     p = q.as_period(period, a.today)
     if by == "product":
-        rows = _product_rows(uow, a, _open_deals(a, p))
+        rows = product.rows(uow, a, _open_deals(a, p))
         total = _row("", "", sum(r.count for r in rows), sum(r.amount for r in rows),
                      sum(r.weighted for r in rows))
     else:
@@ -93,38 +89,6 @@ def _dimension_rows(uow, a: Asker, by: str, clauses, measures) -> list[Breakdown
             acc[2] += Decimal(str(w or 0))
         rows = [_row(k, k or NONE_LABEL, *v) for k, v in merged.items()]
         return sorted(rows, key=lambda r: (r.key == "", r.key))
-    return _by_amount(rows)
-
-
-def _by_amount(rows: list[BreakdownRow]) -> list[BreakdownRow]:
-    return sorted(rows, key=lambda r: (r.label == NONE_LABEL, -r.amount, r.label))
-
-
-def _product_rows(uow, a: Asker, clauses) -> list[BreakdownRow]:
-    qt, ql, pr = t.quotes, t.quote_lines, t.products
-    # Only the asker's deals' quotes: grouping every quote first would read them all for one rep.
-    current = (select(qt.c.opportunity_id, func.max(qt.c.version).label("version"))
-               .where(qt.c.status != "superseded", qt.c.opportunity_id.in_(select(o.c.id).where(*clauses)))
-               .group_by(qt.c.opportunity_id).subquery())
-    deals = select(o.c.id, o.c.probability).where(*clauses).subquery()
-    net = q.converted(ql.c.quantity * ql.c.list_price * (1 - ql.c.discount_pct * literal_column("0.01")),
-                      qt.c.currency, a.rates)
-    name = pr.c.name_zh if a.locale == "zh" else pr.c.name_en
-    stmt = (select(pr.c.sku, name, func.count(func.distinct(deals.c.id)), func.sum(net),
-                   func.sum(q.weighted(net, deals.c.probability)))
-            .select_from(deals.join(current, current.c.opportunity_id == deals.c.id)
-                         .join(qt, and_(qt.c.opportunity_id == current.c.opportunity_id,
-                                        qt.c.version == current.c.version))
-                         .join(ql, ql.c.quote_id == qt.c.id).join(pr, pr.c.id == ql.c.product_id))
-            .group_by(pr.c.sku, name))
-    rows = [_row(sku, name, c, am, w) for sku, name, c, am, w in uow.session.execute(stmt)]
-    amount = _amount(a)
-    unquoted = (select(func.count(), func.sum(amount), func.sum(q.weighted(amount, o.c.probability)))
-                .where(*clauses, ~select(current.c.opportunity_id)
-                       .where(current.c.opportunity_id == o.c.id).exists()))
-    c, am, w = uow.session.execute(unquoted).one()
-    if c:
-        rows.append(_row("", NONE_LABEL, c, am, w))
     return _by_amount(rows)
 
 

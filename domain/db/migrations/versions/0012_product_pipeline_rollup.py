@@ -1,0 +1,23 @@
+"""product pipeline rollup
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-11-22
+
+Reserved: filled in by the work on issue 8's scale aim.
+"""
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+
+revision = '0012'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
