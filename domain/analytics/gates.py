@@ -24,7 +24,7 @@ def gate_throughput(period: Period | str = "this_quarter", *, actor: Actor, uow,
     a = ask(uow, actor, team=team, owner=owner)
     p = q.as_period(period, a.today)
     dialect = uow.session.get_bind().dialect.name
-    mine = q.where(a.owned(ar.c.requested_by))
+    mine = q.where(a.by_person(ar.c.requested_by))
     lines = {k.value: {"pending": 0, "oldest": None, **dict.fromkeys(DECIDED, 0), "secs": Decimal(0), "n": 0}
              for k in ApprovalKind}
     for kind, n, oldest in uow.session.execute(

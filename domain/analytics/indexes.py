@@ -29,8 +29,9 @@ ANALYTICS_INDEXES = (
     # Deals closed in a period (reconciliation, days to win): a range of close times.
     Index("ix_opportunities_closed_at", o.c.stage_changed_at,
           postgresql_include=["owner_id", "stage", "id", "currency", "amount"], **_where(_CLOSED)),
-    # Deals created in a period (funnel cohort, new pipeline).
-    Index("ix_opportunities_created_at", o.c.created_at, postgresql_include=["owner_id", "id", "currency", "amount"]),
+    # Deals created in a period (funnel cohort and the stages it reached, new pipeline); 0015 added reached_stages.
+    Index("ix_opportunities_created_at", o.c.created_at,
+          postgresql_include=["owner_id", "id", "currency", "amount", "reached_stages"]),
     # A scope's deals by owner without their wide rows (receivables and stage changes joined to their AR).
     Index("ix_opportunities_owner_deal", o.c.owner_id, postgresql_include=["id"]),
     # Leads created in a period (funnel).
@@ -63,4 +64,13 @@ ANALYTICS_INDEXES = (
           **_where("status = 'pending'")),
     Index("ix_approval_requests_closed_at", ar.c.closed_at,
           postgresql_include=["requested_by", "kind", "status", "created_at"]),
+)
+
+# Migration 0014: open deals by amount within a currency (the largest first without a sort), and by
+# their last stage change (the few that moved recently, for stuck deals).
+OPEN_DEAL_INDEXES = (
+    Index("ix_opportunities_open_amount", o.c.currency, o.c.amount, o.c.id,
+          postgresql_include=["owner_id", "expected_close_date", "stage_changed_at"], **_where(_OPEN)),
+    Index("ix_opportunities_open_moved", o.c.stage_changed_at,
+          postgresql_include=["owner_id", "currency", "amount", "expected_close_date"], **_where(_OPEN)),
 )

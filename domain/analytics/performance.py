@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, type_coerce
 
 from domain.actor import Actor
 from domain.analytics import cash
@@ -17,10 +17,12 @@ from domain.errors import ValidationFailed
 from domain.model.opportunities import CLOSED_STAGES
 from domain.model.vocab import Stage
 
-o, u, tm, sh, ld = t.opportunities, t.users, t.teams, t.stage_history, t.leads
+o, ld = t.opportunities, t.leads
 WIN_RATE_BY = ("none", "owner", "team", "region", "quarter")
 CLOSED = [s.value for s in CLOSED_STAGES]
 FUNNEL_STAGES = ("initiated", "solution", "bid", "negotiate", "won")
+# The bits of opportunities.reached_stages: the Stage order, as migration 0015's triggers set them.
+REACHED_BIT = {s.value: 1 << i for i, s in enumerate(Stage)}
 
 
 def _win_row(key: str, label: str, won: int, lost: int, abandoned: int, won_amount) -> WinRateRow:
@@ -38,28 +40,15 @@ def win_rate(by: str = "none", period: Period | str = "this_year", *, actor: Act
     a = ask(uow, actor, team=team, owner=owner)
     p = q.as_period(period, a.today)
     r = ru.r
-    frm = r
-    if by == "owner":
-        keys = [r.c.owner_id]
-    elif by == "team":
-        frm = r.join(u, u.c.id == r.c.owner_id).outerjoin(tm, tm.c.id == u.c.team_id)
-        keys = [tm.c.id, tm.c.name]
-    elif by == "region":
-        keys = [r.c.region]
-    elif by == "quarter":
-        keys = [r.c.month]
-    else:
-        keys = []
-    count, amount, _ = ru.measures(a.rates)
-    stmt = (select(*keys, r.c.stage, count, amount).select_from(frm)
-            .where(*ru.rows_of(a, CLOSED, p)).group_by(*keys, r.c.stage).having(func.sum(r.c.n) > 0))
+    key = {"owner": [r.c.owner_id], "team": [r.c.owner_id], "region": [r.c.region], "quarter": [r.c.month]}
     groups: dict[tuple[str, str], list] = {}
-    for *k, stage, c, am in uow.session.execute(stmt):
-        key, label = _win_key(by, k, a)
-        acc = groups.setdefault((key, label), [0, 0, 0, Decimal(0)])
+    for (*k, stage), (c, am, _) in ru.sums(uow, a, [*key.get(by, []), r.c.stage], ru.rows_of(a, CLOSED, p)).items():
+        if not c:
+            continue
+        acc = groups.setdefault(_win_key(by, k, a), [0, 0, 0, Decimal(0)])
         acc[CLOSED.index(stage)] += c
         if stage == Stage.WON.value:
-            acc[3] += Decimal(str(am or 0))
+            acc[3] += am
     rows = [_win_row(k, lbl, *v) for (k, lbl), v in groups.items()]
     total = _win_row("", "", sum(r.won for r in rows), sum(r.lost for r in rows), sum(r.abandoned for r in rows),
                      sum((v[3] for v in groups.values()), Decimal(0)))
@@ -74,7 +63,8 @@ def _win_key(by: str, k: list, a: Asker) -> tuple[str, str]:
     if by == "owner":
         return str(k[0]), a.names.get(k[0], str(k[0]))
     if by == "team":
-        return ("", "—") if k[0] is None else (str(k[0]), k[1])
+        tid = a.team_of.get(k[0])
+        return ("", "—") if tid is None else (str(tid), a.team_names[tid])
     if by == "region":
         return k[0], k[0] or "—"
     if by == "quarter":
@@ -91,11 +81,11 @@ def funnel(period: Period | str = "this_quarter", *, actor: Actor, uow, team: in
     leads, converted = uow.session.execute(
         select(func.count(), func.count().filter(ld.c.status == "converted"))
         .where(*q.where(a.owned(ld.c.owner_id), *q.in_times(ld.c.created_at, p)))).one()
-    cohort = select(o.c.id).where(*q.where(a.owned(o.c.owner_id), *q.in_times(o.c.created_at, p)))
-    opportunities = uow.session.execute(select(func.count()).select_from(cohort.subquery())).scalar_one()
-    reached = dict(uow.session.execute(
-        select(sh.c.to_stage, func.count(func.distinct(sh.c.opportunity_id)))
-        .where(sh.c.opportunity_id.in_(cohort), sh.c.to_stage.in_(FUNNEL_STAGES)).group_by(sh.c.to_stage)).all())
+    # Which stages each deal has history for, from a bit per stage kept by triggers (migration 0015).
+    reached = [func.count().filter(o.c.reached_stages.op("&")(REACHED_BIT[s]) != 0) for s in FUNNEL_STAGES]
+    opportunities, *steps_reached = uow.session.execute(
+        select(func.count(), *reached).where(*q.where(a.owned(o.c.owner_id), *q.in_times(o.c.created_at, p)))).one()
+    reached = dict(zip(FUNNEL_STAGES, steps_reached))
     counts = [("leads", leads), ("converted", converted), ("opportunities", opportunities),
               *((s, reached.get(s, 0)) for s in FUNNEL_STAGES)]
     steps, prev = [], None
@@ -123,18 +113,14 @@ def period_over_period(period: Period | str = "this_quarter", *, actor: Actor, u
 
 
 def _kpis(uow, a: Asker, p: Period) -> dict[str, Decimal | None]:
-    amount = q.converted(o.c.amount, o.c.currency, a.rates)
-    new = uow.session.execute(select(func.sum(amount)).where(
-        *q.where(a.owned(o.c.owner_id), *q.in_times(o.c.created_at, p)))).scalar_one()
-    won = lost = 0
-    won_amount = Decimal(0)
-    r = ru.r
-    for stage, c, am, _ in uow.session.execute(select(r.c.stage, *ru.measures(a.rates))
-                                               .where(*ru.rows_of(a, CLOSED, p)).group_by(r.c.stage)):
-        if stage == Stage.WON.value:
-            won, won_amount = int(c), q.money(am)
-        elif stage == Stage.LOST.value:
-            lost = int(c)
+    new = sum((q.convert(amount, currency, a.rates) for currency, amount in uow.session.execute(
+        select(o.c.currency, type_coerce(func.sum(o.c.amount), q.EXACT))
+        .where(*q.where(a.owned(o.c.owner_id), *q.in_times(o.c.created_at, p))).group_by(o.c.currency))),
+        Decimal(0))
+    closed = ru.sums(uow, a, [ru.r.c.stage], ru.rows_of(a, CLOSED, p))
+    won, won_amount, _ = closed.get((Stage.WON.value,), (0, 0, 0))
+    won_amount = q.money(won_amount)
+    lost = closed.get((Stage.LOST.value,), (0,))[0]
     return {"new_pipeline": q.money(new), "won_amount": won_amount, "won_count": Decimal(won),
             "win_rate": q.ratio(won, won + lost), "average_deal": q.ratio(won_amount, won, q.CENT),
             "invoiced": cash.invoiced_in(uow, a, p), "collected": cash.collected_in(uow, a, p)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, type_coerce, union_all
 
 from domain.actor import Actor
 from domain.analytics import product
@@ -27,10 +27,6 @@ CATEGORY_OF = {Stage.NEGOTIATE.value: "commit", Stage.BID.value: "best_case", St
 CATEGORIES = ("won", "commit", "best_case", "pipeline")
 
 
-def _amount(a: Asker):
-    return q.converted(o.c.amount, o.c.currency, a.rates)
-
-
 def _open_deals(a: Asker, period: Period | None) -> list:
     clauses = [o.c.stage.in_(q.OPEN), a.owned(o.c.owner_id)]
     if period is not None:
@@ -50,46 +46,39 @@ def pipeline(by: str = "stage", period: Period | str | None = None, *, actor: Ac
         total = _row("", "", sum(r.count for r in rows), sum(r.amount for r in rows),
                      sum(r.weighted for r in rows))
     else:
-        clauses = ru.rows_of(a, q.OPEN, p)
-        rows = _dimension_rows(uow, a, by, clauses, ru.measures(a.rates))
-        total = _row("", "", *uow.session.execute(select(*ru.measures(a.rates)).where(*clauses)).one())
+        rows, total = _dimension_rows(uow, a, by, ru.rows_of(a, q.OPEN, p))
     return Breakdown(metric="pipeline", by=by, period=p, rows=rows, total=total, **a.fields())
 
 
-def _dimension_rows(uow, a: Asker, by: str, clauses, measures) -> list[BreakdownRow]:
+def _dimension_rows(uow, a: Asker, by: str, clauses) -> tuple[list[BreakdownRow], BreakdownRow]:
     """From the rollup: a handful of rows per owner and month, whatever the number of deals."""
     r = ru.r
+    key = {"stage": r.c.stage, "owner": r.c.owner_id, "team": r.c.owner_id, "region": r.c.region}.get(by, r.c.month)
+    groups = ru.sums(uow, a, [key], clauses)
+    total = _row("", "", *ru.total(groups))
     if by == "stage":
-        got = {s: (c, am, w) for s, c, am, w in
-               uow.session.execute(select(r.c.stage, *measures).where(*clauses).group_by(r.c.stage))}
-        return [_row(s, s, *got.get(s, (0, 0, 0))) for s in q.OPEN]
-    some = func.sum(r.c.n) > 0  # a rollup row whose deals all moved on stays, at zero
-    if by == "owner":
-        found = uow.session.execute(select(r.c.owner_id, *measures).where(*clauses).group_by(r.c.owner_id)
-                                    .having(some))
-        rows = [_row(k, a.names.get(k, str(k)), c, am, w) for k, c, am, w in found]
-    elif by == "team":
-        stmt = (select(tm.c.id, tm.c.name, *measures).select_from(r.join(u, u.c.id == r.c.owner_id)
-                .outerjoin(tm, tm.c.id == u.c.team_id)).where(*clauses).group_by(tm.c.id, tm.c.name).having(some))
-        rows = [_row(k or "", name or NONE_LABEL, c, am, w) for k, name, c, am, w in uow.session.execute(stmt)]
-    elif by == "region":
-        found = uow.session.execute(select(r.c.region, *measures).where(*clauses).group_by(r.c.region).having(some))
-        rows = [_row(k, k or NONE_LABEL, c, am, w) for k, c, am, w in found]
-    else:  # quarter / month of the expected close date
-        found = uow.session.execute(select(r.c.month, *measures).where(*clauses).group_by(r.c.month)
-                                    .having(some)).all()
-        label = q.quarter_label if by == "quarter" else q.month_label
-        merged: dict[str, list] = {}
-        for month, c, am, w in found:
-            parts = ru.month_parts(month)
-            key = "" if parts is None else label(*parts)
-            acc = merged.setdefault(key, [0, Decimal(0), Decimal(0)])
-            acc[0] += c
-            acc[1] += Decimal(str(am or 0))
-            acc[2] += Decimal(str(w or 0))
-        rows = [_row(k, k or NONE_LABEL, *v) for k, v in merged.items()]
-        return sorted(rows, key=lambda r: (r.key == "", r.key))
-    return _by_amount(rows)
+        return [_row(s, s, *groups.get((s,), (0, 0, 0))) for s in q.OPEN], total
+    merged: dict[tuple[str, str], list] = {}
+    for (k,), measures in groups.items():
+        if by == "owner":
+            label = (str(k), a.names.get(k, str(k)))
+        elif by == "team":
+            tid = a.team_of.get(k)
+            label = ("", NONE_LABEL) if tid is None else (str(tid), a.team_names[tid])
+        elif by == "region":
+            label = (k, k or NONE_LABEL)
+        else:  # quarter / month of the expected close date
+            parts = ru.month_parts(k)
+            name = "" if parts is None else (q.quarter_label if by == "quarter" else q.month_label)(*parts)
+            label = (name, name or NONE_LABEL)
+        acc = merged.setdefault(label, [0, Decimal(0), Decimal(0)])
+        for i, v in enumerate(measures):
+            acc[i] += v
+    # A rollup row whose deals all moved on stays, at zero: not a row of the answer.
+    rows = [_row(k, label, *v) for (k, label), v in merged.items() if v[0]]
+    if by in ("quarter", "month"):
+        return sorted(rows, key=lambda r: (r.key == "", r.key)), total
+    return _by_amount(rows), total
 
 
 def forecast(period: Period | str = "this_quarter", *, actor: Actor, uow, team: int | str | None = None,
@@ -109,14 +98,14 @@ def forecast(period: Period | str = "this_quarter", *, actor: Actor, uow, team: 
         amounts[category] += Decimal(str(amt or 0))
 
     r = ru.r
-    for owner_id, stage, c, am, w in uow.session.execute(
-            select(r.c.owner_id, r.c.stage, *ru.measures(a.rates)).where(*ru.rows_of(a, q.OPEN, p))
-            .group_by(r.c.owner_id, r.c.stage).having(func.sum(r.c.n) > 0)):
-        add(owner_id, CATEGORY_OF[stage], c, am, w)
-    for owner_id, c, am, _ in uow.session.execute(
-            select(r.c.owner_id, *ru.measures(a.rates)).where(*ru.rows_of(a, [Stage.WON.value], p))
-            .group_by(r.c.owner_id).having(func.sum(r.c.n) > 0)):
-        add(owner_id, "won", c, am, am)
+    for (owner_id, stage), (c, am, w) in ru.sums(uow, a, [r.c.owner_id, r.c.stage],
+                                                 ru.rows_of(a, [*q.OPEN, Stage.WON.value], p)).items():
+        if not c:
+            continue
+        if stage == Stage.WON.value:
+            add(owner_id, "won", c, am, am)  # won counts in full in the weighted forecast
+        else:
+            add(owner_id, CATEGORY_OF[stage], c, am, w)
     user_targets, team_targets = _targets(uow, a, p)
     lines = []
     for owner_id in set(per) | set(user_targets):
@@ -147,7 +136,7 @@ def _targets(uow, a: Asker, p: Period) -> tuple[dict[int, Decimal], dict[int, De
     inside = [tg.c.period_start >= p.start, tg.c.period_end <= p.end]
     users = dict(uow.session.execute(
         select(tg.c.user_id, func.sum(tg.c.amount)).where(tg.c.user_id.is_not(None), *inside,
-                                                          *q.where(a.owned(tg.c.user_id)))
+                                                          *q.where(a.by_person(tg.c.user_id)))
         .group_by(tg.c.user_id)).all())
     teams = dict(uow.session.execute(
         select(tg.c.team_id, func.sum(tg.c.amount)).where(tg.c.team_id.is_not(None), *inside)
@@ -171,20 +160,16 @@ def _team_lines(uow, a: Asker, per: dict[int, dict[str, Decimal]], team_targets:
     return sorted(out, key=lambda x: (-x.weighted_forecast, x.label))
 
 
-def _deal_lines(uow, a: Asker, clauses, limit: int, days: int | None = None) -> tuple[int, Decimal, list[DealLine]]:
-    amount = _amount(a)
-    count, total = uow.session.execute(select(func.count(), func.sum(amount)).where(*clauses)).one()
+def _deal_lines(uow, a: Asker, clauses, limit: int, days: int | None = None) -> list[DealLine]:
+    ids = _top_ids(uow, a, clauses, limit)
     acc = t.accounts
-    # The top ids first from narrow rows; names and accounts only for those (not for every candidate).
-    top = select(o.c.id, amount.label("converted")).where(*clauses).order_by(amount.desc(), o.c.id).limit(limit) \
-        .subquery()
-    rows = uow.session.execute(
-        select(o.c.id, o.c.name, acc.c.name, o.c.owner_id, o.c.stage, top.c.converted, o.c.currency,
-               o.c.amount, o.c.probability, o.c.expected_close_date, o.c.stage_changed_at)
-        .select_from(top.join(o, o.c.id == top.c.id).join(acc, acc.c.id == o.c.account_id))
-        .order_by(top.c.converted.desc(), o.c.id)).all()
+    found = {row[0]: row for row in uow.session.execute(
+        select(o.c.id, o.c.name, acc.c.name, o.c.owner_id, o.c.stage, o.c.currency, o.c.amount, o.c.probability,
+               o.c.expected_close_date, o.c.stage_changed_at)
+        .select_from(o.join(acc, acc.c.id == o.c.account_id)).where(o.c.id.in_(ids)))} if ids else {}
     lines = []
-    for (oid, name, account, owner_id, stage, conv, cur, amt, prob, close, changed) in rows:
+    for oid in ids:
+        _, name, account, owner_id, stage, cur, amt, prob, close, changed = found[oid]
         reasons = []
         if days is not None and changed <= a.now - timedelta(days=days):
             reasons.append("no_move")
@@ -192,9 +177,23 @@ def _deal_lines(uow, a: Asker, clauses, limit: int, days: int | None = None) -> 
             reasons.append("past_close")
         lines.append(DealLine(opportunity_id=oid, ref=f"OPP-{oid:05d}", name=name, account_name=account,
                               owner_id=owner_id, owner_name=a.names.get(owner_id, str(owner_id)), stage=stage,
-                              amount=q.money(conv), deal_currency=cur, deal_amount=q.money(amt), probability=prob,
-                              expected_close_date=close, days_in_stage=(a.now - changed).days, reasons=reasons))
-    return int(count or 0), q.money(total), lines
+                              amount=q.money(q.convert(amt, cur, a.rates)), deal_currency=cur,
+                              deal_amount=q.money(amt), probability=prob, expected_close_date=close,
+                              days_in_stage=(a.now - changed).days, reasons=reasons))
+    return lines
+
+
+def _top_ids(uow, a: Asker, clauses, limit: int) -> list[int]:
+    """The largest deals by converted amount: each currency's largest by its own amount, merged here.
+
+    Within one currency the order by amount is the order by converted amount, so an index ordered by
+    (currency, amount) gives each currency's first `limit` rows without sorting every candidate.
+    """
+    parts = [select(o.c.id, o.c.currency, o.c.amount).where(*clauses, o.c.currency == cur)
+             .order_by(o.c.amount.desc(), o.c.id).limit(limit).subquery() for cur in sorted(a.rates)]
+    rows = uow.session.execute(union_all(*(select(p) for p in parts))).all()
+    ranked = sorted(rows, key=lambda r: (-q.convert(r.amount, r.currency, a.rates), r.id))
+    return [r.id for r in ranked[:limit]]
 
 
 def _limit(limit: int) -> int:
@@ -208,8 +207,10 @@ def top_deals(period: Period | str = "this_month", limit: int = 5, *, actor: Act
     """The largest open deals in scope expected to close in the period."""
     a = ask(uow, actor, team=team, owner=owner)
     p = q.as_period(period, a.today)
-    count, total, lines = _deal_lines(uow, a, _open_deals(a, p), _limit(limit))
-    return DealList(metric="top_deals", period=p, days=None, count=count, amount=total, deals=lines, **a.fields())
+    lines = _deal_lines(uow, a, _open_deals(a, p), _limit(limit))
+    count, total, _ = ru.total(ru.sums(uow, a, [], ru.rows_of(a, q.OPEN, p)))  # the rollup's months = close dates
+    return DealList(metric="top_deals", period=p, days=None, count=count, amount=q.money(total), deals=lines,
+                    **a.fields())
 
 
 def stuck_deals(days: int = 30, limit: int = 20, *, actor: Actor, uow, team: int | str | None = None,
@@ -220,9 +221,15 @@ def stuck_deals(days: int = 30, limit: int = 20, *, actor: Actor, uow, team: int
     a = ask(uow, actor, team=team, owner=owner)
     cutoff = a.now - timedelta(days=days)
     stuck = (o.c.stage_changed_at <= cutoff) | (o.c.expected_close_date < a.today)
-    count, total, lines = _deal_lines(uow, a, [*_open_deals(a, None), stuck], _limit(limit), days=days)
-    return DealList(metric="stuck_deals", period=None, days=days, count=count, amount=total, deals=lines,
+    lines = _deal_lines(uow, a, [*_open_deals(a, None), stuck], _limit(limit), days=days)
+    # Most open deals are stuck: the open pipeline (rollup) less the few that moved lately and are not late.
+    count, total, _ = ru.total(ru.sums(uow, a, [], ru.rows_of(a, q.OPEN, None)))
+    moving = [*_open_deals(a, None), o.c.stage_changed_at > cutoff,
+              (o.c.expected_close_date >= a.today) | o.c.expected_close_date.is_(None)]
+    for currency, n, amount in uow.session.execute(
+            select(o.c.currency, func.count(), type_coerce(func.sum(o.c.amount), q.EXACT)).where(*moving)
+            .group_by(o.c.currency)):
+        count -= n
+        total -= q.convert(amount, currency, a.rates)
+    return DealList(metric="stuck_deals", period=None, days=days, count=count, amount=q.money(total), deals=lines,
                     **a.fields())
-
-
-

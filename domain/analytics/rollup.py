@@ -1,7 +1,9 @@
 """Reading the pipeline rollup (kept exact by triggers, migration 0009) instead of every deal."""
 from __future__ import annotations
 
-from sqlalchemy import func
+from decimal import Decimal
+
+from sqlalchemy import func, select, type_coerce
 
 from domain.analytics import sql as q
 from domain.analytics.periods import Period
@@ -10,10 +12,32 @@ from domain.db import tables as t
 r = t.pipeline_rollup
 
 
-def measures(rates):
-    """count, converted amount, converted weighted amount: summed over rollup rows."""
-    return (func.coalesce(func.sum(r.c.n), 0), func.sum(q.converted(r.c.amount, r.c.currency, rates)),
-            func.sum(q.converted(r.c.weighted, r.c.currency, rates)))
+def sums(uow, a, keys: list, clauses: list, *, select_from=None) -> dict[tuple, list]:
+    """{key values: [count, amount, weighted]} in the reporting currency.
+
+    SQL sums per currency and Python converts each sum once: a CASE per rollup row cost more than the rest
+    of the question (measured ~50 of ~80 ms for the whole company). Sums to the decimal, rounded later.
+    """
+    stmt = (select(*keys, r.c.currency, func.coalesce(func.sum(r.c.n), 0),
+                   type_coerce(func.sum(r.c.amount), q.EXACT), type_coerce(func.sum(r.c.weighted), q.EXACT))
+            .select_from(r if select_from is None else select_from).where(*clauses).group_by(*keys, r.c.currency))
+    out: dict[tuple, list] = {}
+    for *key, currency, n, amount, weighted in uow.session.execute(stmt):
+        acc = out.setdefault(tuple(key), [0, Decimal(0), Decimal(0)])
+        acc[0] += int(n)
+        acc[1] += q.convert(amount, currency, a.rates)
+        acc[2] += q.convert(weighted, currency, a.rates)
+    return out
+
+
+def total(groups: dict[tuple, list]) -> list:
+    """The sum of every group: one query gives the rows and the total."""
+    acc = [0, Decimal(0), Decimal(0)]
+    for n, amount, weighted in groups.values():
+        acc[0] += n
+        acc[1] += amount
+        acc[2] += weighted
+    return acc
 
 
 def months(p: Period | None) -> list:

@@ -24,6 +24,14 @@ def converted(amount, currency, rates: dict[str, Decimal]):
     return type_coerce(amount * factor, EXACT)
 
 
+def convert(value, currency: str, rates: dict[str, Decimal]) -> Decimal:
+    """A sum in one currency into the reporting currency, exactly (rounded later, once)."""
+    if value is None:
+        return ZERO
+    # SQLite hands back floats: go through str so 0.1 stays 0.1.
+    return Decimal(str(value)) * rates.get(currency, Decimal(1))
+
+
 def weighted(amount_expr, probability):
     return type_coerce(amount_expr * probability * literal_column("0.01"), EXACT)
 

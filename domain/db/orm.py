@@ -46,7 +46,9 @@ def start_mappers() -> None:
     m(Activity, t.activities)
     m(OpportunityMember, t.opportunity_members)
     m(StageChange, t.stage_history)
-    m(Opportunity, t.opportunities, version_id_col=t.opportunities.c.version, properties={
+    # reached_stages belongs to the database's triggers (migration 0015), never to the model.
+    m(Opportunity, t.opportunities, version_id_col=t.opportunities.c.version,
+      exclude_properties=["reached_stages"], properties={
         "members": relationship(
             OpportunityMember, cascade="all, delete-orphan", lazy="selectin",
             order_by=t.opportunity_members.c.id,

@@ -205,6 +205,8 @@ opportunities = Table(
     Column("updated_at", DateTime, nullable=False),
     Column("stage_changed_at", DateTime, nullable=False),
     Column("version", Integer, nullable=False),
+    # A bit per stage the deal has history for; kept by triggers on stage_history (migration 0015).
+    Column("reached_stages", Integer, nullable=False, server_default="0"),
     one_of("stage", values(Stage)),
     one_of("currency", CURRENCIES),
     CheckConstraint("amount >= 0", name="amount_positive"),

@@ -10,8 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import func
 
 from domain import analytics as an
+from domain.analytics.sql import OPEN
 from domain.errors import PermissionDenied
 from tests.integration.analytics_fixture import analytics_database
 from tests.integration.conftest import BACKENDS
@@ -205,3 +207,37 @@ def test_leads_approvals_and_invoices_follow_their_owners(analytics_db):
     everyone = sum(1 for x in o.leads if year.has(x["created_at"]))
     assert unowned > 0
     assert run(adb, an.funnel, "this_year", who="admin").steps[0].count == everyone
+
+
+def test_an_owner_filter_is_dropped_only_while_no_one_outside_the_scope_owns_anything(analytics_db):
+    """A VP's subtree is every seller but not the back office: the IN list of owners is skipped while no
+    one outside owns a deal or a lead, and comes back the moment someone does. Never committed."""
+    from sqlalchemy import select, update
+
+    from domain.analytics.scope import ask
+    from domain.db import tables as t
+    adb = analytics_db
+    director = adb.org["director"]
+    inside = [adb.org[p] for p in EAST_DIRECTOR]
+    o, ld = t.opportunities, t.leads
+    with adb.uow_factory() as uow:
+        actor = adb.org.actor("director")
+        a = ask(uow, actor)
+        assert a.filter_ids == a.strict_ids == frozenset(inside)  # West and sales ops own deals
+        uow.session.execute(update(o).where(o.c.owner_id.not_in(inside)).values(owner_id=director))
+        uow.session.execute(update(ld).where(ld.c.owner_id.not_in(inside)).values(owner_id=director))
+        a = ask(uow, actor)
+        assert a.filter_ids is None and a.strict_ids == frozenset(inside)
+        every_open = uow.session.execute(select(func.count()).where(o.c.stage.in_(OPEN))).scalar_one()
+        assert an.pipeline("stage", actor=actor, uow=uow).total.count == every_open
+        owned_leads = uow.session.execute(select(func.count()).where(ld.c.owner_id.is_not(None))).scalar_one()
+        all_leads = uow.session.execute(select(func.count()).select_from(ld)).scalar_one()
+        assert owned_leads < all_leads
+        assert an.funnel("2000", actor=actor, uow=uow).steps[0].count == 0  # no lead is that old
+        funnel_all = sum(an.funnel(str(y), actor=actor, uow=uow).steps[0].count for y in range(2020, 2031))
+        assert funnel_all == owned_leads  # the unassigned leads stay out, as with the owner list
+        one = uow.session.execute(select(o.c.id).where(o.c.stage.in_(OPEN)).limit(1)).scalar_one()
+        uow.session.execute(update(o).where(o.c.id == one).values(owner_id=adb.org["sales_ops"]))
+        a = ask(uow, actor)
+        assert a.filter_ids == frozenset(inside)
+        assert an.pipeline("stage", actor=actor, uow=uow).total.count == every_open - 1

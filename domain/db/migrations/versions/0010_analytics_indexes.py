@@ -9,7 +9,8 @@ with tests/benchmarks/bench_analytics.py on 1M opportunities. PostgreSQL builds 
 outside the migration's transaction, so a live database keeps taking writes while they build.
 """
 from alembic import op
-import sqlalchemy as sa
+
+from domain.db.index_ops import create_indexes, drop_indexes
 
 revision = '0010'
 down_revision = '0009'
@@ -48,34 +49,9 @@ INDEXES = [
 ]
 
 
-def _options(include, where) -> dict:
-    options = {"postgresql_include": include}
-    if where:
-        options.update(postgresql_where=sa.text(where), sqlite_where=sa.text(where))
-    return options
-
-
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        # CONCURRENTLY cannot run in a transaction block. An index of the same name can only be the
-        # leftover of an interrupted run (possibly INVALID): rebuild it.
-        with op.get_context().autocommit_block():
-            for name, table, cols, include, where in INDEXES:
-                op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
-                op.create_index(name, table, cols, unique=False, postgresql_concurrently=True,
-                                **_options(include, where))
-        return
-    for name, table, cols, include, where in INDEXES:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.create_index(name, cols, unique=False, **_options(include, where))
+    create_indexes(op, INDEXES)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        with op.get_context().autocommit_block():
-            for name, table, *_ in reversed(INDEXES):
-                op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
-        return
-    for name, table, *_ in reversed(INDEXES):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_index(name)
+    drop_indexes(op, INDEXES)
