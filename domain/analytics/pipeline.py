@@ -42,7 +42,7 @@ def pipeline(by: str = "stage", period: Period | str | None = None, *, actor: Ac
     a = ask(uow, actor, team=team, owner=owner)
     p = q.as_period(period, a.today)
     if by == "product":
-        rows = product.rows(uow, a, _open_deals(a, p))
+        rows = product.rows(uow, a, p)
         total = _row("", "", sum(r.count for r in rows), sum(r.amount for r in rows),
                      sum(r.weighted for r in rows))
     else:

@@ -775,6 +775,35 @@ pipeline_rollup = Table(
     Column("weighted", Numeric(24, 4), nullable=False),  # Σ amount × probability / 100, in the deal currency
 )
 
+# The open pipeline by product (migration 0012; triggers on opportunities, quotes and quote_lines
+# keep both exact). One row per open deal and product of its current quote (product_id 0: the deal
+# has no current quote, its own amount counts under "—"): what the deal adds, in the quote's currency.
+product_pipeline_deals = Table(
+    "product_pipeline_deals",
+    metadata,
+    Column("opportunity_id", Integer, primary_key=True),
+    Column("product_id", Integer, primary_key=True),
+    Column("owner_id", Integer, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("month", String(7), nullable=False),  # of expected_close_date, "" when none
+    Column("amount", Numeric(32, 8), nullable=False),  # Σ quantity × list_price × (1 − discount_pct / 100)
+    Column("weighted", Numeric(34, 10), nullable=False),  # amount × probability / 100
+    Index("ix_product_pipeline_deals_owner_id", "owner_id"),
+)
+
+# The same summed over every owner, in 16 stripes (owner_id % 16): writers of a month wait per stripe.
+product_pipeline_rollup = Table(
+    "product_pipeline_rollup",
+    metadata,
+    Column("stripe", Integer, primary_key=True),
+    Column("product_id", Integer, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("n", Integer, nullable=False),  # deals
+    Column("amount", Numeric(32, 8), nullable=False),
+    Column("weighted", Numeric(34, 10), nullable=False),
+)
+
 incentive_plans = Table(
     "incentive_plans",
     metadata,
