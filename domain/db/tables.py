@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -253,12 +254,23 @@ stage_history = Table(
     Column("changed_by", Integer, ForeignKey("users.id"), nullable=False),
     Column("approval_id", Integer, ForeignKey("approval_requests.id")),
     Column("reason", Text),
+    # The spell this row ends (migration 0011): microseconds since the deal's previous row in
+    # (changed_at, id) order, i.e. in from_stage; NULL on a deal's first row.
+    Column("spell_us", BigInteger),
+    # The changed_at of the deal's first row (its own on the first row): days to win from the won row.
+    Column("history_started_at", DateTime),
     one_of("to_stage", values(Stage), name="to_stage_valid"),
     CheckConstraint(
         "from_stage IS NULL OR from_stage IN ({})".format(", ".join(f"'{s}'" for s in values(Stage))),
         name="from_stage_valid",
     ),
     Index("ix_stage_history_opportunity_changed", "opportunity_id", "changed_at"),
+    # Spells that ended in a period, per stage (cycle time); the deal for the owner filter.
+    Index("ix_stage_history_spells", "from_stage", "changed_at", postgresql_include=["spell_us", "opportunity_id"],
+          sqlite_where=text("spell_us IS NOT NULL"), postgresql_where=text("spell_us IS NOT NULL")),
+    # Deals won in a period with when their history started (days to win).
+    Index("ix_stage_history_won", "changed_at", postgresql_include=["opportunity_id", "history_started_at"],
+          sqlite_where=text("to_stage = 'won'"), postgresql_where=text("to_stage = 'won'")),
 )
 
 activities = Table(

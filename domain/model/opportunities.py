@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from domain.errors import InvalidTransition, ValidationFailed
@@ -20,6 +20,7 @@ TRANSITIONS: dict[Stage, frozenset[Stage]] = {
     **{s: frozenset() for s in CLOSED_STAGES},
 }
 NEEDS_REASON = frozenset({Stage.LOST, Stage.ABANDONED})
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(eq=False)
@@ -41,6 +42,15 @@ class StageChange:
     reason: str | None = None
     opportunity_id: int | None = None
     id: int | None = None
+    # The spell this change ends (cycle time): microseconds in from_stage, i.e. since the deal's
+    # previous history row; None on a deal's first row.
+    spell_us: int | None = None
+    # When the deal's history started (its first row's changed_at): days to win.
+    history_started_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.history_started_at is None:  # a deal's first row starts its history
+            self.history_started_at = self.changed_at
 
 
 @dataclass(eq=False)
@@ -125,8 +135,11 @@ class Opportunity:
         if to in NEEDS_REASON and not (reason and reason.strip()):
             raise ValidationFailed(f"Moving {self.ref} to {to.value} needs a reason", field="reason",
                                    details=keyed("opportunity.needs_reason", ref=self.ref, to_stage=to.value))
-        if self.stage_changed_at and at < self.stage_changed_at:
-            at = self.stage_changed_at  # clocks may disagree; history stays monotonic
+        # The previous row (last in changed_at, id order) is when the deal entered its stage.
+        entered = max((h.changed_at for h in self.history), default=None)
+        for floor in (self.stage_changed_at, entered):
+            if floor and at < floor:
+                at = floor  # clocks may disagree; history stays monotonic
         change = StageChange(
             from_stage=self.stage,
             to_stage=to.value,
@@ -135,6 +148,8 @@ class Opportunity:
             probability=probability,
             approval_id=approval_id,
             reason=reason.strip() if reason else None,
+            spell_us=None if entered is None else (at - entered) // _MICROSECOND,
+            history_started_at=min((h.changed_at for h in self.history), default=at),
         )
         self.history.append(change)
         self.stage = to.value

@@ -16,7 +16,8 @@ What it writes, deterministic for a seed (rough shares; N opportunities):
   * N opportunities created over ~3 years before "today" (25 % more each year; the younger a deal, the likelier it is still open), ids in
     creation order: ≈35 % open (qualify … negotiate), ≈25 % won, ≈30 % lost, ≈10 % abandoned;
     mostly CNY, some USD / EUR / HKD; probability from the stage (won 100, lost/abandoned 0);
-  * stage_history: one row per stage passed (NULL → qualify at created_at, …, the closing stage);
+  * stage_history: one row per stage passed (NULL → qualify at created_at, …, the closing stage),
+    each with the spell it ends (spell_us, history_started_at: migration 0011);
   * ~1.5 N leads: ~N/2 converted into these deals, the rest new / contacted / nurturing /
     qualified / disqualified by age;
   * quotes (1–2 versions, the older superseded; 1–3 lines) for deals that reached bid, drafts
@@ -365,7 +366,7 @@ COLS = {
                       "expected_close_date", "competitors", "next_step", "stage", "probability",
                       "close_reason", "lead_id", "created_at", "updated_at", "stage_changed_at", "version"),
     "stage_history": ("id", "opportunity_id", "from_stage", "to_stage", "probability", "changed_at",
-                      "changed_by", "approval_id", "reason"),
+                      "changed_by", "approval_id", "reason", "spell_us", "history_started_at"),
     "quotes": ("id", "opportunity_id", "version", "status", "total", "currency", "created_at", "list_total",
                "cost_total", "discount_pct", "margin_pct", "valid_until", "created_by", "approval_id",
                "approved_discount_pct", "approved_margin_pct", "submitted_at", "sent_at", "accepted_at"),
@@ -721,10 +722,13 @@ class Generator:
         gate_approval: dict[int, int] = {}
         if rng.random() < self.cfg.approval_share:
             gate_approval = self.approvals(rng, out, opp_id, owner, path, times, o, current_quote)
-        for i, st in enumerate(path):
+        for i, st in enumerate(path):  # with the spell each row ends, as the domain writes it (migration 0011)
             out["stage_history"].append((self.next_id("stage_history"), opp_id, path[i - 1] if i else None, st,
                                          STAGE_PROBABILITIES[st], self.at(times[i]), owner.id,
-                                         gate_approval.get(i), None))
+                                         gate_approval.get(i), None,
+                                         (self.at(times[i]) - self.at(times[i - 1])) // timedelta(microseconds=1)
+                                         if i else None,
+                                         self.at(times[0])))
         # Expected close date.
         if o == OPEN:
             if rng.random() < 0.03:

@@ -270,6 +270,16 @@ def build_dataset(engine: Engine, org: builders.Org, seed: int = SEED) -> Datase
     for hid, (oid, (frm, to, p, at)) in zip(hist_ids, all_history):
         rows["stage_history"].append(dict(id=hid, opportunity_id=oid, from_stage=frm, to_stage=to, probability=p,
                                           changed_at=at, changed_by=org[opp_info[oid]["owner"]]))
+    # What the domain writes with each row and migration 0011 backfills: microseconds since the previous
+    # row and the first row's changed_at, in (changed_at, id) order (equal times + shuffled ids: not chain order).
+    by_deal: dict[int, list[dict]] = {}
+    for r in rows["stage_history"]:
+        by_deal.setdefault(r["opportunity_id"], []).append(r)
+    for deal_rows in by_deal.values():
+        deal_rows.sort(key=lambda r: (r["changed_at"], r["id"]))
+        for prev, r in zip([None, *deal_rows], deal_rows):
+            r.update(spell_us=(r["changed_at"] - prev["changed_at"]) // timedelta(microseconds=1) if prev else None,
+                     history_started_at=deal_rows[0]["changed_at"])
     rows["stage_history"].sort(key=lambda r: r["id"])
 
     # ------------------------------------------------------------------ quotes and lines

@@ -473,9 +473,9 @@ class Oracle:
             if not sc.has(o["owner_id"]):
                 continue
             rows = self.history[o["id"]]
-            for a, b in zip(rows, rows[1:]):
+            for a, b in zip(rows, rows[1:]):  # b ends a spell in its from_stage that began at a (§4)
                 if p.has(b["changed_at"]):
-                    spells[a["to_stage"]].append(days_between(a["changed_at"], b["changed_at"]))
+                    spells[b["from_stage"]].append(days_between(a["changed_at"], b["changed_at"]))
             if o["stage"] == "won" and p.has(o["stage_changed_at"]):
                 won_row = [h for h in rows if h["to_stage"] == "won"][-1]
                 to_win.append(days_between(rows[0]["changed_at"], won_row["changed_at"]))

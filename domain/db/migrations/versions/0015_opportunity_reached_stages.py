@@ -68,8 +68,9 @@ BEGIN
   RETURN NULL;
 END
 $$ LANGUAGE plpgsql""")
-        op.execute("CREATE TRIGGER trg_opportunity_reached AFTER INSERT OR UPDATE OR DELETE ON stage_history "
-                   "FOR EACH ROW EXECUTE FUNCTION opportunity_reached_apply()")
+        # Only the columns it reads: a backfill of other history columns must not run it on every row.
+        op.execute("CREATE TRIGGER trg_opportunity_reached AFTER INSERT OR UPDATE OF opportunity_id, to_stage "
+                   "OR DELETE ON stage_history FOR EACH ROW EXECUTE FUNCTION opportunity_reached_apply()")
         with op.get_context().autocommit_block():
             _rebuild_index([*INDEX_INCLUDE, "reached_stages"])
     else:
