@@ -129,3 +129,24 @@ def test_the_triggers_exist_at_head(engine, name):
             found = conn.scalar(text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = :n"),
                                 {"n": f"trg_opportunity_reached_{name}"})
     assert found == 1
+
+
+def test_a_generated_dataset_carries_the_bits_and_the_triggers_are_back_on(empty_db_url):
+    """tests/benchmarks/datagen.py writes reached_stages with each deal and keeps the trigger off while it
+    COPYs the history (PostgreSQL): the bits equal the history, and the next move is counted again."""
+    from domain.db.engine import make_engine
+    from tests.benchmarks import datagen
+
+    datagen.generate(empty_db_url, datagen.Config(opportunities=200, users=40), say=lambda _m: None)
+    engine = make_engine(empty_db_url)
+    try:
+        got = _actual(engine)
+        assert got == _expected(engine)
+        assert sum(1 for bits in got.values() if bits & REACHED_BIT["won"]) > 10
+        deal = min(d for d, bits in got.items() if bits == REACHED_BIT["qualify"])
+        with engine.begin() as conn:
+            by = conn.execute(select(o.c.owner_id).where(o.c.id == deal)).scalar_one()
+            conn.execute(insert(sh).values(**_history(deal, "initiated", by, datetime(2026, 11, 3, 9))))
+        assert _actual(engine)[deal] == REACHED_BIT["qualify"] | REACHED_BIT["initiated"]
+    finally:
+        engine.dispose()
