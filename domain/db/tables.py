@@ -650,6 +650,9 @@ invoices = Table(
     Column("void_reason", Text),
     Column("voided_by", Integer, ForeignKey("users.id")),
     Column("voided_at", DateTime),
+    # The owner (AR) of the deal behind the contract: a copy kept exact by triggers (migration 0013),
+    # so receivables questions need no join to contracts and opportunities. Never written by the code.
+    Column("owner_id", Integer),
     one_of("status", ["issued", "partially_paid", "paid", "void"]),
     ForeignKeyConstraint(["contract_id", "currency"], ["contracts.id", "contracts.currency"],
                          name="fk_invoices_contract_currency"),
@@ -664,6 +667,20 @@ invoices = Table(
     UniqueConstraint("id", "currency", name="uq_invoices_id_currency"),
     # One live invoice per payment-plan milestone; a voided one may be issued again.
     Index("uq_invoices_one_per_milestone", "milestone_id", unique=True,
+          sqlite_where=text("status <> 'void'"), postgresql_where=text("status <> 'void'")),
+    # Receivables analytics (migration 0013): open balances per AR, issued and due in a period (by date
+    # for everyone's numbers, by owner then date for a team's).
+    Index("ix_invoices_owner_open", "owner_id", "due_on",
+          postgresql_include=["currency", "amount", "paid_amount", "issued_on"],
+          sqlite_where=text("status <> 'void' AND amount > paid_amount"),
+          postgresql_where=text("status <> 'void' AND amount > paid_amount")),
+    Index("ix_invoices_issued_owner", "issued_on", postgresql_include=["owner_id", "currency", "amount"],
+          sqlite_where=text("status <> 'void'"), postgresql_where=text("status <> 'void'")),
+    Index("ix_invoices_owner_issued", "owner_id", "issued_on", postgresql_include=["currency", "amount"],
+          sqlite_where=text("status <> 'void'"), postgresql_where=text("status <> 'void'")),
+    Index("ix_invoices_due_owner", "due_on", postgresql_include=["owner_id", "currency", "amount", "paid_amount"],
+          sqlite_where=text("status <> 'void'"), postgresql_where=text("status <> 'void'")),
+    Index("ix_invoices_owner_due", "owner_id", "due_on", postgresql_include=["currency", "amount", "paid_amount"],
           sqlite_where=text("status <> 'void'"), postgresql_where=text("status <> 'void'")),
 )
 
@@ -712,6 +729,10 @@ payment_allocations = Table(
     Column("amount", MONEY, nullable=False),
     Column("allocated_at", DateTime, nullable=False),
     Column("allocated_by", Integer, ForeignKey("users.id"), nullable=False),
+    # Copies kept exact by triggers (migration 0013), never written by the code: the invoice's
+    # owner_id, and the payment's received_on while it is confirmed (NULL otherwise).
+    Column("owner_id", Integer),
+    Column("collected_on", Date),
     # Same currency on both ends, by construction.
     ForeignKeyConstraint(["payment_id", "currency"], ["payments.id", "payments.currency"],
                          name="fk_payment_allocations_payment_currency", ondelete="CASCADE"),
@@ -719,6 +740,10 @@ payment_allocations = Table(
                          name="fk_payment_allocations_invoice_currency"),
     CheckConstraint("amount > 0", name="amount_positive"),
     UniqueConstraint("payment_id", "invoice_id"),
+    # Collected in a period (migration 0013): by date for everyone's numbers, by owner then date for a team's.
+    Index("ix_payment_allocations_collected_on", "collected_on", postgresql_include=["owner_id", "currency", "amount"]),
+    Index("ix_payment_allocations_owner_collected", "owner_id", "collected_on",
+          postgresql_include=["currency", "amount"]),
 )
 
 promises_to_pay = Table(
