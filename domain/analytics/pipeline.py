@@ -92,10 +92,10 @@ def forecast(period: Period | str = "this_quarter", *, actor: Actor, uow, team: 
 
     def add(owner_id: int, category: str, count: int, amt, wt) -> None:
         line = per.setdefault(owner_id, {**dict.fromkeys(CATEGORIES, Decimal(0)), "weighted": Decimal(0)})
-        line[category] += Decimal(str(amt or 0))
-        line["weighted"] += Decimal(str(wt or 0))
+        line[category] += amt  # Decimals already, from ru.sums
+        line["weighted"] += wt
         counts[category] += count
-        amounts[category] += Decimal(str(amt or 0))
+        amounts[category] += amt
 
     r = ru.r
     for (owner_id, stage), (c, am, w) in ru.sums(uow, a, [r.c.owner_id, r.c.stage],

@@ -28,8 +28,10 @@ def convert(value, currency: str, rates: dict[str, Decimal]) -> Decimal:
     """A sum in one currency into the reporting currency, exactly (rounded later, once)."""
     if value is None:
         return ZERO
-    # SQLite hands back floats: go through str so 0.1 stays 0.1.
-    return Decimal(str(value)) * rates.get(currency, Decimal(1))
+    # SQLite hands back floats: go through str so 0.1 stays 0.1 (PostgreSQL's are Decimals already).
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    rate = rates.get(currency, 1)
+    return amount if rate == 1 else amount * rate
 
 
 def weighted(amount_expr, probability):
