@@ -95,8 +95,9 @@ def start_mappers() -> None:
         "milestones": relationship(DeliveryMilestone, cascade="all, delete-orphan", lazy="selectin",
                                    order_by=t.delivery_milestones.c.seq),
     })
-    m(Invoice, t.invoices)
-    m(Allocation, t.payment_allocations)
+    # The copied owner (and collection date) belong to the database's triggers (migration 0013).
+    m(Invoice, t.invoices, exclude_properties=["owner_id"])
+    m(Allocation, t.payment_allocations, exclude_properties=["owner_id", "collected_on"])
     m(Payment, t.payments, properties={
         "allocations": relationship(Allocation, cascade="all, delete-orphan", lazy="selectin",
                                     order_by=t.payment_allocations.c.id,
