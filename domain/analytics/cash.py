@@ -140,16 +140,24 @@ def _converted_sums(uow, a: Asker, stmt) -> Decimal:
                Decimal(0))
 
 
-def invoiced_in(uow, a: Asker, p: Period) -> Decimal:
-    """Σ non-void invoices issued in the period (owner in scope)."""
-    return q.money(_converted_sums(uow, a, select(i.c.currency, _sum(i.c.amount)).where(
-        *q.where(LIVE, a.owned(i.c.owner_id), *q.in_dates(i.c.issued_on, p)))))
+def invoiced_and_collected(uow, a: Asker, periods: list[Period]) -> list[tuple[Decimal, Decimal]]:
+    """Per period: Σ non-void invoices issued in it, Σ payment allocations collected in it (owner in scope).
 
-
-def collected_in(uow, a: Asker, p: Period) -> Decimal:
-    """Σ payment allocations whose payment was received in the period and is confirmed (owner in scope).
-
-    collected_on is the payment's received_on while it is confirmed, NULL otherwise (migration 0013).
+    Collected = allocations whose payment is confirmed and was received in the period (collected_on,
+    migration 0013). Both read from receivables_monthly (per month, owner and currency; triggers keep it,
+    migration 0019): periods are whole months, so month keys select them exactly; one statement for
+    every period, each sum converted once and rounded once.
     """
-    return q.money(_converted_sums(uow, a, select(al.c.currency, _sum(al.c.amount)).where(
-        *q.where(a.owned(al.c.owner_id), *q.in_dates(al.c.collected_on, p)))))
+    r = t.receivables_monthly
+    spans = [(f"{p.start:%Y-%m}", f"{p.end:%Y-%m}") for p in periods]
+    acc = [[Decimal(0), Decimal(0)] for _ in periods]
+    for month, currency, invoiced, collected in uow.session.execute(
+            select(r.c.month, r.c.currency, _sum(r.c.invoiced), _sum(r.c.collected))
+            .where(*q.where(a.owned(r.c.owner_id), r.c.month >= min(s for s, _ in spans),
+                            r.c.month < max(e for _, e in spans)))
+            .group_by(r.c.month, r.c.currency)):
+        for (start, end), sums in zip(spans, acc):
+            if start <= month < end:
+                sums[0] += q.convert(invoiced, currency, a.rates)
+                sums[1] += q.convert(collected, currency, a.rates)
+    return [(q.money(inv), q.money(col)) for inv, col in acc]

@@ -102,7 +102,7 @@ def period_over_period(period: Period | str = "this_quarter", *, actor: Actor, u
     a = ask(uow, actor, team=team, owner=owner)
     p = q.as_period(period, a.today)
     before = previous(p)
-    now_, then = _kpis(uow, a, p), _kpis(uow, a, before)
+    now_, then = _kpis(uow, a, [p, before])
     kpis = []
     for name in now_:
         cur, prev = now_[name], then[name]
@@ -112,18 +112,29 @@ def period_over_period(period: Period | str = "this_quarter", *, actor: Actor, u
     return PeriodComparison(period=p, previous=before, kpis=kpis, **a.fields())
 
 
-def _kpis(uow, a: Asker, p: Period) -> dict[str, Decimal | None]:
-    new = sum((q.convert(amount, currency, a.rates) for currency, amount in uow.session.execute(
-        select(o.c.currency, type_coerce(func.sum(o.c.amount), q.EXACT))
-        .where(*q.where(a.owned(o.c.owner_id), *q.in_times(o.c.created_at, p))).group_by(o.c.currency))),
-        Decimal(0))
-    closed = ru.sums(uow, a, [ru.r.c.stage], ru.rows_of(a, CLOSED, p))
-    won, won_amount, _ = closed.get((Stage.WON.value,), (0, 0, 0))
-    won_amount = q.money(won_amount)
-    lost = closed.get((Stage.LOST.value,), (0,))[0]
-    return {"new_pipeline": q.money(new), "won_amount": won_amount, "won_count": Decimal(won),
-            "win_rate": q.ratio(won, won + lost), "average_deal": q.ratio(won_amount, won, q.CENT),
-            "invoiced": cash.invoiced_in(uow, a, p), "collected": cash.collected_in(uow, a, p)}
-
-
-
+def _kpis(uow, a: Asker, periods: list[Period]) -> list[dict[str, Decimal | None]]:
+    """The figures of each period, from the monthly rollups (migration 0019): one statement per rollup
+    for every period (periods are whole months, so month keys select them exactly)."""
+    d = t.deal_monthly_rollup
+    spans = [(f"{p.start:%Y-%m}", f"{p.end:%Y-%m}") for p in periods]
+    acc = [[Decimal(0), 0, Decimal(0), 0] for _ in periods]  # new pipeline, won, won amount, lost
+    for month, currency, created, won, won_amount, lost in uow.session.execute(
+            select(d.c.month, d.c.currency, type_coerce(func.sum(d.c.created_amount), q.EXACT),
+                   func.coalesce(func.sum(d.c.won_n), 0), type_coerce(func.sum(d.c.won_amount), q.EXACT),
+                   func.coalesce(func.sum(d.c.lost_n), 0))
+            .where(*q.where(a.owned(d.c.owner_id), d.c.month >= min(s for s, _ in spans),
+                            d.c.month < max(e for _, e in spans)))
+            .group_by(d.c.month, d.c.currency)):
+        for (start, end), x in zip(spans, acc):
+            if start <= month < end:
+                x[0] += q.convert(created, currency, a.rates)
+                x[1] += int(won)
+                x[2] += q.convert(won_amount, currency, a.rates)
+                x[3] += int(lost)
+    out = []
+    for (new, won, won_amount, lost), (invoiced, collected) in zip(acc, cash.invoiced_and_collected(uow, a, periods)):
+        won_amount = q.money(won_amount)
+        out.append({"new_pipeline": q.money(new), "won_amount": won_amount, "won_count": Decimal(won),
+                    "win_rate": q.ratio(won, won + lost), "average_deal": q.ratio(won_amount, won, q.CENT),
+                    "invoiced": invoiced, "collected": collected})
+    return out

@@ -1029,4 +1029,36 @@ approval_reason_prompts = Table(
     one_of("surface", CHAT_SURFACES),
     one_of("outcome", ("reject", "revise")),
 )
+# --- Monthly rollups for period over period (issue 8, migration 0019) ------------------------------
+
+# Per (month, owner, currency), kept exact by triggers on opportunities (migration 0019), never
+# written by the code: deals created that month (count, Σ amount) and won / lost that month (close
+# time = stage_changed_at; won: count, Σ amount; lost: count). Amounts in the deal's currency.
+deal_monthly_rollup = Table(
+    "deal_monthly_rollup",
+    metadata,
+    Column("month", String(7), primary_key=True),  # YYYY-MM
+    Column("owner_id", Integer, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("created_n", Integer, nullable=False),
+    Column("created_amount", Numeric(20, 2), nullable=False),
+    Column("won_n", Integer, nullable=False),
+    Column("won_amount", Numeric(20, 2), nullable=False),
+    Column("lost_n", Integer, nullable=False),
+)
+
+# Per (month, owner, currency), kept exact by triggers on invoices and payment_allocations (migration
+# 0019), never written by the code: Σ non-void invoices issued that month; Σ allocations collected that
+# month (payment_allocations.collected_on: the confirmed payment's received_on). The owner: the 0013 copies.
+receivables_monthly = Table(
+    "receivables_monthly",
+    metadata,
+    Column("month", String(7), primary_key=True),  # YYYY-MM
+    Column("owner_id", Integer, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("invoiced", Numeric(20, 2), nullable=False),
+    Column("collected", Numeric(20, 2), nullable=False),
+)
+
+
 import domain.analytics.indexes  # noqa: E402,F401  (analytics indexes, migration 0010: after every table)
