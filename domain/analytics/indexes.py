@@ -74,3 +74,9 @@ OPEN_DEAL_INDEXES = (
     Index("ix_opportunities_open_moved", o.c.stage_changed_at,
           postgresql_include=["owner_id", "currency", "amount", "expected_close_date"], **_where(_OPEN)),
 )
+
+# Migration 0020: one period's rollup rows (forecast, win rate, a quarter's pipeline) without the rest.
+ROLLUP_INDEXES = (
+    Index("ix_pipeline_rollup_month", t.pipeline_rollup.c.month, t.pipeline_rollup.c.stage,
+          postgresql_include=["owner_id", "currency", "n", "amount", "weighted"]),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, type_coerce, union_all
+from sqlalchemy import case, func, literal, select, type_coerce, union_all
 
 from domain.actor import Actor
 from domain.analytics import product
@@ -98,14 +98,12 @@ def forecast(period: Period | str = "this_quarter", *, actor: Actor, uow, team: 
         amounts[category] += amt
 
     r = ru.r
-    for (owner_id, stage), (c, am, w) in ru.sums(uow, a, [r.c.owner_id, r.c.stage],
-                                                 ru.rows_of(a, [*q.OPEN, Stage.WON.value], p)).items():
-        if not c:
-            continue
-        if stage == Stage.WON.value:
-            add(owner_id, "won", c, am, am)  # won counts in full in the weighted forecast
-        else:
-            add(owner_id, CATEGORY_OF[stage], c, am, w)
+    # Grouped by category, not stage, in SQL: a third fewer rows to fetch for the whole company.
+    category = case(CATEGORY_OF, value=r.c.stage, else_=literal("won")).label("category")
+    for (owner_id, cat), (c, am, w) in ru.sums(uow, a, [r.c.owner_id, category],
+                                               ru.rows_of(a, [*q.OPEN, Stage.WON.value], p)).items():
+        if c:  # won counts in full in the weighted forecast
+            add(owner_id, cat, c, am, am if cat == "won" else w)
     user_targets, team_targets = _targets(uow, a, p)
     lines = []
     for owner_id in set(per) | set(user_targets):
