@@ -1134,6 +1134,18 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_finance import add_commands  # the finance commands build on the helpers above
 
     add_commands(add, viewer)
+    from bot.cli_api import add_commands as add_api_commands  # ltc apikey
+
+    add_api_commands(add, viewer)
+    from bot.cli_forms import add_commands as add_form_commands  # ltc form
+
+    add_form_commands(add, viewer)
+    from bot.cli_webhooks import add_commands as add_webhook_commands  # ltc webhook
+
+    add_webhook_commands(add, viewer)
+    from bot.cli_imports import add_commands as add_import_commands  # ltc import, ltc export
+
+    add_import_commands(add, viewer)
     return parser
 
 

@@ -116,8 +116,10 @@ class AppContext:
     # -- background work ---------------------------------------------------------------------
 
     def outbox_worker(self, sinks: Iterable[Sink]) -> OutboxWorker:
-        return OutboxWorker(self.session_factory, sinks, poll_seconds=self.settings.outbox_poll_seconds,
-                            max_attempts=self.settings.outbox_max_attempts)
+        from bot.webhooks.worker import WebhookOutboxWorker  # every worker also queues and sends webhooks
+
+        return WebhookOutboxWorker(self.session_factory, sinks, poll_seconds=self.settings.outbox_poll_seconds,
+                                   max_attempts=self.settings.outbox_max_attempts)
 
     # -- knowledge ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from starlette.concurrency import run_in_threadpool
 
+from bot.api.app import create_api
 from bot.context import AppContext
 from domain.errors import Unauthenticated, ValidationFailed
 
@@ -43,6 +44,7 @@ def create_server(app_context: AppContext, slack_app: App | None = None, backgro
                 wecom_app.close()
 
     server = FastAPI(title="LTC Copilot", lifespan=lifespan)
+    server.mount("/api/v1", create_api(app_context))  # the integration REST API (bot/api)
 
     @server.get("/healthz")
     def healthz() -> dict:

@@ -54,6 +54,7 @@ class UseCase(StrEnum):
     SEARCH_RECORDS = "search_records"
     VIEW_ANALYTICS = "view_analytics"
     SET_TARGET = "set_target"
+    MANAGE_API_KEYS = "manage_api_keys"
 
 
 _SELLERS = frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR, R.SALES_OPS, R.ADMIN})
@@ -108,6 +109,7 @@ PERMISSIONS: dict[UseCase, frozenset[Role]] = {
     # Numbers are scoped to the asker's deals or subtree; delivery and legal have no pipeline to read.
     UseCase.VIEW_ANALYTICS: _SELLERS | {R.FINANCE},
     UseCase.SET_TARGET: _MANAGERS,
+    UseCase.MANAGE_API_KEYS: frozenset({R.ADMIN}),  # a key acts as anyone it names: admin only
 }
 
 # Finance and legal see the deals their function works on, not the early funnel.

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     wecom_reason_minutes: int = Field(10, ge=1, le=1440,
                                       description="how long a Reject / Request changes click waits for the reason")
 
+    # The integration API (/api/v1). The limit is per key and per server process (bot/api/ratelimit.py).
+    api_rate_per_minute: int = Field(600, ge=1, description="requests per minute per API key (also the burst)")
+
     @property
     def wecom_configured(self) -> bool:
         return bool(self.wecom_corp_id and self.wecom_agent_id and self.wecom_secret and self.wecom_token

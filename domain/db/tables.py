@@ -1029,6 +1029,136 @@ approval_reason_prompts = Table(
     one_of("surface", CHAT_SURFACES),
     one_of("outcome", ("reject", "revise")),
 )
+# -- website lead capture (issue 9, migration 0018) -------------------------------------------
+# A public form posts leads in with its own secret (only its SHA-256 is kept: the secret is a
+# random token, so no salt is needed). Each submission is logged with its outcome, the lead it
+# made or joined and a keyed hash of the sender's address (flood checks), never the fields.
+web_forms = Table(
+    "web_forms",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(60), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("source", String(20), nullable=False, server_default="website"),
+    Column("region", String(50), nullable=False, server_default=""),  # leads' region when the visitor gives none
+    Column("allowed_origins", JSON, nullable=False),  # browser origins allowed to post; [] = any
+    Column("redirect_url", String(500)),  # a plain HTML form's visitor is sent here (303) after posting
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("secret_rotated_at", DateTime),
+    one_of("source", values(LeadSource)),
+)
+
+web_form_submissions = Table(
+    "web_form_submissions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("form_id", Integer, ForeignKey("web_forms.id", ondelete="CASCADE"), nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Column("lead_id", Integer, ForeignKey("leads.id")),
+    Column("reason", String(300)),
+    Column("remote_hash", String(32)),
+    one_of("outcome", ("created", "merged", "spam", "rejected")),
+    CheckConstraint("outcome NOT IN ('created', 'merged') OR lead_id IS NOT NULL", name="lead_when_accepted"),
+    Index("ix_web_form_submissions_form_remote", "form_id", "remote_hash", "received_at"),
+    Index("ix_web_form_submissions_form_received", "form_id", "received_at"),
+)
+
+# --- outbound webhooks (issue 9, migration 0017) -----------------------------------------------
+# An ERP/billing receiver subscribed to public event types ("invoice.issued", or "*" for all). The
+# secret signs every request (HMAC-SHA256); it is kept in clear because signing needs it, and is
+# shown once, when the endpoint is created.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("description", String(200)),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# One event for one endpoint: written by the outbox sink (at most once per endpoint and event id,
+# however often the outbox delivers), sent by the webhook deliverer with retries and backoff.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("endpoint_id", Integer, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(60), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(12), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("delivered_at", DateTime),
+    one_of("status", ["pending", "delivered", "failed"]),
+    CheckConstraint("status <> 'pending' OR next_attempt_at IS NOT NULL", name="pending_has_due"),
+    CheckConstraint("(status = 'delivered') = (delivered_at IS NOT NULL)", name="delivered_when_done"),
+    UniqueConstraint("endpoint_id", "event_id"),
+    Index("ix_webhook_deliveries_due", "next_attempt_at",
+          sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+)
+
+# Every HTTP attempt of a delivery (the delivery log): a replay keeps the earlier attempts.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("delivery_id", Integer, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("attempted_at", DateTime, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+)
+
+# --- Integration API (issue 9): keys and idempotency (migration 0016) --------------------------
+
+# An integration's key: it acts as `user_id` (a service user) within `scopes`. Only the SHA-256 of
+# the secret is stored; `prefix` (unique) finds the row and tells keys apart in listings.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime),
+    Column("revoked_at", DateTime),
+)
+
+# One row per Idempotency-Key of a key: the unique pair arbitrates concurrent duplicates; the
+# answer (status, body) is filled in when the first request finishes (NULL = still running).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("api_key_id", Integer, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("status_code", Integer),
+    Column("content_type", String(200)),
+    Column("response_body", LargeBinary),
+    Column("completed_at", DateTime),
+    UniqueConstraint("api_key_id", "key"),
+    CheckConstraint("(status_code IS NULL) = (completed_at IS NULL)", name="completed_with_status"),
+)
+
 # --- Monthly rollups for period over period (issue 8, migration 0019) ------------------------------
 
 # Per (month, owner, currency), kept exact by triggers on opportunities (migration 0019), never
@@ -1059,6 +1189,5 @@ receivables_monthly = Table(
     Column("invoiced", Numeric(20, 2), nullable=False),
     Column("collected", Numeric(20, 2), nullable=False),
 )
-
 
 import domain.analytics.indexes  # noqa: E402,F401  (analytics indexes, migration 0010: after every table)

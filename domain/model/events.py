@@ -214,6 +214,17 @@ class DeliveryMilestoneAccepted(Event):
 
 
 @dataclass(frozen=True)
+class OrderCreated(Event):
+    """A signed contract's order was opened (its delivery plan): ERP/billing books the sales order."""
+
+    order_id: int
+    contract_id: int
+
+    def _key(self) -> str:
+        return str(self.order_id)
+
+
+@dataclass(frozen=True)
 class InvoiceIssued(Event):
     invoice_id: int
     contract_id: int
@@ -223,6 +234,18 @@ class InvoiceIssued(Event):
 
     def _key(self) -> str:
         return str(self.invoice_id)
+
+
+@dataclass(frozen=True)
+class InvoiceVoided(Event):
+    invoice_id: int
+    contract_id: int
+    amount: str
+    currency: str
+    reason: str
+
+    def _key(self) -> str:
+        return str(self.invoice_id)  # a voided invoice stays void: the milestone is invoiced anew
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from domain.model import billing as b
 from domain.model import contracts as c
 from domain.model.billing import Invoice
 from domain.model.contracts import Contract, PaymentMilestone
-from domain.model.events import InvoiceIssued
+from domain.model.events import InvoiceIssued, InvoiceVoided
 from domain.model.message_keys import keyed
 from domain.rbac import UseCase
 from domain.services.base import Ctx, audit, begin, emit, job_date, next_ref, parse, snapshot
@@ -182,6 +182,8 @@ def void_invoice(invoice_id: int | str, data: InvoiceVoid | dict, *, actor: Acto
     audit(uow, ctx, "invoice", invoice.id, "void", before, snapshot(invoice, INVOICE_FIELDS))
     audit(uow, ctx, "contract", contract.id, "void_invoice", contract_before,
           {"invoiced_total": str(contract.invoiced_total)})
+    emit(uow, InvoiceVoided(invoice_id=invoice.id, contract_id=contract.id, amount=str(invoice.amount),
+                            currency=invoice.currency, reason=cmd.reason))
     return to_view(uow, invoice, message=f"{invoice.ref} voided: {cmd.reason}")
 
 

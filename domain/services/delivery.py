@@ -13,7 +13,7 @@ from domain.model import contracts as c
 from domain.model import delivery as d
 from domain.model.contracts import split_amounts
 from domain.model.delivery import DeliveryMilestone, Order
-from domain.model.events import DeliveryMilestoneAccepted
+from domain.model.events import DeliveryMilestoneAccepted, OrderCreated
 from domain.model.quotes import HUNDRED
 from domain.model.vocab import MemberRole, Role
 from domain.rbac import UseCase
@@ -127,6 +127,7 @@ def create_order(contract_id: int | str, data: OrderCreate | dict, *, actor: Act
                                       revenue_pct=share)
                     for i, (m, share) in enumerate(zip(cmd.milestones, shares), start=1)]))
     audit(uow, ctx, "order", order.id, "create", None, {"contract": contract.ref, "milestones": len(order.milestones)})
+    emit(uow, OrderCreated(order_id=order.id, contract_id=contract.id))
     before = snapshot(contract, ("status",))
     contract.move_to(c.EXECUTING)
     audit(uow, ctx, "contract", contract.id, "execute", before, snapshot(contract, ("status",)))
