@@ -145,6 +145,25 @@ def contract_under_review(uow_factory: Callable, org: Org, opp_id: int) -> int:
     return contract.id
 
 
+def to_contract_review(uow_factory: Callable, org: Org, *, n: int = 1) -> tuple[int, int]:
+    """A new deal taken through ATI, solution review and ATB to negotiate, its contract under review:
+    (deal id, contract id). Still open, so the domain may reassign it."""
+    seed_catalog(uow_factory, org)  # the quote needs the catalog
+    deal = make_deal(uow_factory, org, n=n)
+    run_gate(uow_factory, org, deal, "ATI", ["manager"])
+    with uow_factory() as uow:
+        opportunities.record_solution(deal, "MES", actor=org.actor("sr"), uow=uow)
+        opportunities.record_delivery_plan(deal, "Two waves", actor=org.actor("fr"), uow=uow)
+        uow.commit()
+    run_gate(uow_factory, org, deal, "solution_review", ["manager"])
+    approve_quote(uow_factory, deal)
+    run_gate(uow_factory, org, deal, "ATB", ["manager", "director"])
+    with uow_factory() as uow:
+        opportunities.advance_stage(deal, actor=org.actor("rep"), uow=uow)
+        uow.commit()
+    return deal, contract_under_review(uow_factory, org, deal)
+
+
 def full_cycle(uow_factory: Callable, org: Org, opp_id: int) -> None:
     """qualify → won through every gate, with the notes each gate needs (ATC signs the contract)."""
     run_gate(uow_factory, org, opp_id, "ATI", ["manager"])

@@ -21,6 +21,7 @@ from domain.db import tables as t
 from domain.db.engine import make_engine
 from domain.services import opportunities
 from tests import builders
+from tests.integration.race import bump_amounts_together
 
 o, c, i, p, al = t.opportunities, t.contracts, t.invoices, t.payments, t.payment_allocations
 AT = datetime(2026, 11, 20, 10, 0)
@@ -183,20 +184,7 @@ def test_lead_to_cash_and_every_write_keep_both_rollups_exact(engine, uow_factor
 
 
 def test_a_reassigned_deal_moves_its_rows(engine, uow_factory, org):
-    builders.seed_catalog(uow_factory, org)
-    open_deal = builders.make_deal(uow_factory, org, n=2)
-    builders.run_gate(uow_factory, org, open_deal, "ATI", ["manager"])
-    with uow_factory() as uow:
-        opportunities.record_solution(open_deal, "MES", actor=org.actor("sr"), uow=uow)
-        opportunities.record_delivery_plan(open_deal, "Two waves", actor=org.actor("fr"), uow=uow)
-        uow.commit()
-    builders.run_gate(uow_factory, org, open_deal, "solution_review", ["manager"])
-    builders.approve_quote(uow_factory, open_deal)
-    builders.run_gate(uow_factory, org, open_deal, "ATB", ["manager", "director"])
-    with uow_factory() as uow:
-        opportunities.advance_stage(open_deal, actor=org.actor("rep"), uow=uow)
-        uow.commit()
-    open_contract = builders.contract_under_review(uow_factory, org, open_deal)
+    open_deal, open_contract = builders.to_contract_review(uow_factory, org, n=2)
     with engine.begin() as conn:
         invoice = _raw_invoice(conn, open_contract, 1)
         _raw_allocation(conn, _raw_payment(conn, open_contract, 1, status="confirmed"), invoice)
@@ -296,23 +284,7 @@ def test_concurrent_writers_of_one_rollup_row_keep_it_exact(engine, uow_factory,
     if dialect != "postgresql":
         pytest.skip("SQLite has one writer at a time; the row lock race is PostgreSQL's")
     ids = [builders.make_deal(uow_factory, org, n=k, amount="100000") for k in range(1, 7)]
-    start = threading.Barrier(len(ids))
-    errors: list[Exception] = []
-
-    def bump(opp_id: int) -> None:
-        try:
-            start.wait()
-            for step in range(5):
-                with engine.begin() as conn:
-                    conn.execute(update(o).where(o.c.id == opp_id).values(amount=o.c.amount + 1000 + step))
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=bump, args=(k,)) for k in ids]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    errors = bump_amounts_together(engine, ids)
     assert errors == []
     _assert_exact(engine)
 

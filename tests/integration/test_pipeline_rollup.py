@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, text, update
 
 from domain.db import tables as t
 from tests import builders
+from tests.integration.race import bump_amounts_together
 
 o = t.opportunities
 OPEN = ("qualify", "initiated", "solution", "bid", "negotiate")
@@ -75,23 +76,7 @@ def test_concurrent_writers_on_the_same_rollup_row_keep_it_exact(engine, uow_fac
     if dialect != "postgresql":
         pytest.skip("SQLite has one writer at a time; the row lock race is PostgreSQL's")
     ids = [builders.make_deal(uow_factory, org, n=i, amount="100000") for i in range(1, 9)]
-    start = threading.Barrier(len(ids))
-    errors: list[Exception] = []
-
-    def bump(opp_id: int) -> None:
-        try:
-            start.wait()
-            for step in range(5):
-                with engine.begin() as conn:
-                    conn.execute(update(o).where(o.c.id == opp_id).values(amount=o.c.amount + 1000 + step))
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=bump, args=(i,)) for i in ids]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    errors = bump_amounts_together(engine, ids)
     assert errors == []
     _assert_exact(engine)
     with engine.connect() as conn:

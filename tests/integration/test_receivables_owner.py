@@ -100,20 +100,7 @@ def test_invoices_and_allocations_carry_the_deal_owner_through_lead_to_cash(engi
 def test_a_reassigned_deal_takes_its_receivables_along(engine, uow_factory, org):
     # The real service reassigns open deals only: a deal in negotiate with its contract under review,
     # given (by hand: the domain invoices signed contracts only) an invoice and an allocation.
-    builders.seed_catalog(uow_factory, org)
-    open_deal = builders.make_deal(uow_factory, org, n=2)
-    builders.run_gate(uow_factory, org, open_deal, "ATI", ["manager"])
-    with uow_factory() as uow:
-        opportunities.record_solution(open_deal, "MES", actor=org.actor("sr"), uow=uow)
-        opportunities.record_delivery_plan(open_deal, "Two waves", actor=org.actor("fr"), uow=uow)
-        uow.commit()
-    builders.run_gate(uow_factory, org, open_deal, "solution_review", ["manager"])
-    builders.approve_quote(uow_factory, open_deal)
-    builders.run_gate(uow_factory, org, open_deal, "ATB", ["manager", "director"])
-    with uow_factory() as uow:
-        opportunities.advance_stage(open_deal, actor=org.actor("rep"), uow=uow)
-        uow.commit()
-    open_contract = builders.contract_under_review(uow_factory, org, open_deal)
+    open_deal, open_contract = builders.to_contract_review(uow_factory, org, n=2)
     with engine.begin() as conn:
         invoice = _raw_invoice(conn, open_contract, 1, status="issued")
         allocation = _raw_allocation(conn, _raw_payment(conn, open_contract, 1), invoice)
