@@ -150,22 +150,12 @@ def to_contract_review(uow_factory: Callable, org: Org, *, n: int = 1) -> tuple[
     (deal id, contract id). Still open, so the domain may reassign it."""
     seed_catalog(uow_factory, org)  # the quote needs the catalog
     deal = make_deal(uow_factory, org, n=n)
-    run_gate(uow_factory, org, deal, "ATI", ["manager"])
-    with uow_factory() as uow:
-        opportunities.record_solution(deal, "MES", actor=org.actor("sr"), uow=uow)
-        opportunities.record_delivery_plan(deal, "Two waves", actor=org.actor("fr"), uow=uow)
-        uow.commit()
-    run_gate(uow_factory, org, deal, "solution_review", ["manager"])
-    approve_quote(uow_factory, deal)
-    run_gate(uow_factory, org, deal, "ATB", ["manager", "director"])
-    with uow_factory() as uow:
-        opportunities.advance_stage(deal, actor=org.actor("rep"), uow=uow)
-        uow.commit()
+    to_negotiate(uow_factory, org, deal)
     return deal, contract_under_review(uow_factory, org, deal)
 
 
-def full_cycle(uow_factory: Callable, org: Org, opp_id: int) -> None:
-    """qualify → won through every gate, with the notes each gate needs (ATC signs the contract)."""
+def to_negotiate(uow_factory: Callable, org: Org, opp_id: int, *, signed_off: bool = False) -> None:
+    """qualify → negotiate through ATI, solution review and ATB, with the notes each gate needs."""
     run_gate(uow_factory, org, opp_id, "ATI", ["manager"])
     with uow_factory() as uow:
         opportunities.record_solution(opp_id, "Cloud MES with edge gateways", actor=org.actor("sr"), uow=uow)
@@ -176,8 +166,14 @@ def full_cycle(uow_factory: Callable, org: Org, opp_id: int) -> None:
     run_gate(uow_factory, org, opp_id, "ATB", ["manager", "director"])
     with uow_factory() as uow:
         opportunities.advance_stage(opp_id, actor=org.actor("rep"), uow=uow)
-        opportunities.sign_off_deliverability(opp_id, actor=org.actor("fr"), uow=uow)
+        if signed_off:
+            opportunities.sign_off_deliverability(opp_id, actor=org.actor("fr"), uow=uow)
         uow.commit()
+
+
+def full_cycle(uow_factory: Callable, org: Org, opp_id: int) -> None:
+    """qualify → won through every gate, with the notes each gate needs (ATC signs the contract)."""
+    to_negotiate(uow_factory, org, opp_id, signed_off=True)
     contract_under_review(uow_factory, org, opp_id)
     run_gate(uow_factory, org, opp_id, "ATC", ["director", "finance"])
 

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import delete, insert, select, text, update
 
 from domain.db import tables as t
-from domain.db.engine import make_engine
 from domain.services import opportunities
 from tests import builders
+from tests.integration.triggers import assert_triggers_at_head
 from tests.integration.race import bump_amounts_together
 
 o, c, i, p, al = t.opportunities, t.contracts, t.invoices, t.payments, t.payment_allocations
@@ -299,17 +299,4 @@ PG_TRIGGERS = {table: {f"trg_monthly_rollup_{event}" for event in ("insert", "up
 
 def test_the_monthly_rollup_triggers_exist_at_head(db_url):
     """A later migration that rebuilds one of these tables on SQLite drops its triggers: it must make them again."""
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            for table in PG_TRIGGERS:
-                if engine.dialect.name == "postgresql":
-                    names = set(conn.scalars(text(f"SELECT tgname FROM pg_trigger WHERE tgrelid = '{table}'::regclass "
-                                                  "AND NOT tgisinternal")))
-                    assert PG_TRIGGERS[table] <= names, table
-                else:
-                    names = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                                                  "AND tbl_name = :t"), {"t": table}))
-                    assert SQLITE_TRIGGERS[table] <= names, table
-    finally:
-        engine.dispose()
+    assert_triggers_at_head(db_url, PG_TRIGGERS, SQLITE_TRIGGERS)

@@ -13,12 +13,12 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, select, update
 
 from domain.db import tables as t
-from domain.db.engine import make_engine
 from domain.services import opportunities
 from tests import builders
+from tests.integration.triggers import assert_triggers_at_head
 
 i, c, o, p, al = t.invoices, t.contracts, t.opportunities, t.payments, t.payment_allocations
 AT = datetime(2026, 11, 20, 10, 0)
@@ -300,17 +300,4 @@ PG_TRIGGERS = {
 
 def test_the_receivables_triggers_exist_at_head(db_url):
     """A later migration that rebuilds one of these tables on SQLite drops its triggers: it must make them again."""
-    engine = make_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            for table in SQLITE_TRIGGERS:
-                if engine.dialect.name == "postgresql":
-                    names = set(conn.scalars(text(f"SELECT tgname FROM pg_trigger WHERE tgrelid = '{table}'::regclass "
-                                                  "AND NOT tgisinternal")))
-                    assert PG_TRIGGERS[table] <= names, table
-                else:
-                    names = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                                                  "AND tbl_name = :t"), {"t": table}))
-                    assert SQLITE_TRIGGERS[table] <= names, table
-    finally:
-        engine.dispose()
+    assert_triggers_at_head(db_url, PG_TRIGGERS, SQLITE_TRIGGERS)
