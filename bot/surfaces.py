@@ -55,8 +55,6 @@ def from_settings(app) -> Surfaces:
 
         wecom = WeComServices.from_settings(app, agent)
         out.wecom_app = WeComApp(settings, wecom)
-    # Always: webhooks go out from the outbox worker even when no chat surface is configured (an
-    # API-only server). Every process builds its sinks from the same settings, so none claims a
-    # message another surface still needs.
-    out.background = ChatBackground(app, all_sinks(app, agent, slack=slack, wecom=wecom))
+    if slack is not None or wecom is not None:
+        out.background = ChatBackground(app, all_sinks(app, agent, slack=slack, wecom=wecom))
     return out
