@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from domain.actor import Actor
 from domain.db.uow import as_conflict
 from domain.errors import LTCError, ValidationFailed
+from domain.imports.export import plain
 from domain.imports.fields import kind_named, resolve_columns
 from domain.imports.reader import read_table
 from domain.imports.resolve import People, missing_account_policy, owner_policy
@@ -246,6 +247,6 @@ def report_csv(report: ImportReport) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(["row", "column", "problem"])
-    for p in report.errors:
-        w.writerow([p.row, p.column or "", p.problem])
+    for p in report.errors:  # the file's own headers and cells can hold formulas: neutralised like exports
+        w.writerow([p.row, plain(p.column or ""), plain(p.problem)])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")

@@ -379,3 +379,13 @@ def test_a_deal_the_database_refuses_is_reported_alone_and_the_rest_of_its_batch
     assert db.count(t.opportunities) == len(good) - 1
     assert db.count(t.audit_log, t.audit_log.c.action == "import") == len(good) - 1
     assert db.count(t.outbox, t.outbox.c.topic == "OpportunityCreated") == len(good) - 1
+
+
+def test_the_problem_report_csv_neutralises_formulas_from_the_uploaded_file():
+    from domain.imports.runner import ImportReport, Problem, report_csv
+
+    report = ImportReport(kind="leads", mode="skip-bad", dry_run=True, committed=False, rows=1, valid=0, created=0,
+                          existing=0, skipped=1, columns={}, ignored_columns=[],
+                          errors=[Problem(row=2, column='=HYPERLINK("http://x.example","y")', problem="unknown column")])
+    text = report_csv(report).decode("utf-8-sig")
+    assert text.splitlines()[1] == '2,"\'=HYPERLINK(""http://x.example"",""y"")",unknown column'
