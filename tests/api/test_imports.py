@@ -385,7 +385,7 @@ def test_the_problem_report_csv_neutralises_formulas_from_the_uploaded_file():
     from domain.imports.runner import ImportReport, Problem, report_csv
 
     report = ImportReport(kind="leads", mode="skip-bad", dry_run=True, committed=False, rows=1, valid=0, created=0,
-                          existing=0, skipped=1, columns={}, ignored_columns=[],
+                          existing=0, skipped=1, columns={}, ignored_columns=[], seconds=0.1,
                           errors=[Problem(row=2, column='=HYPERLINK("http://x.example","y")', problem="unknown column")])
     text = report_csv(report).decode("utf-8-sig")
     assert text.splitlines()[1] == '2,"\'=HYPERLINK(""http://x.example"",""y"")",unknown column'
