@@ -112,7 +112,8 @@ def test_a_rep_cannot_see_or_touch_another_teams_deal(api, make_key, uow_factory
         assert h["message"].replace(str(west), "N") == a["message"].replace(str(missing), "N")
         assert (h["field"], h["details"]["message_key"]) == (a["field"], a["details"]["message_key"])
 
-    audit_rows = db.count(t.audit_log)
+    domain_rows = t.audit_log.c.entity != "api_call"  # each call's own audit row aside
+    audit_rows = db.count(t.audit_log, domain_rows)
     same_as_missing("/opportunities/{}")
     same_as_missing("/opportunities/{}/advance", method="post")
     same_as_missing("/opportunities/{}/close", method="post", json={"outcome": "lost", "reason": "probing"})
@@ -126,7 +127,7 @@ def test_a_rep_cannot_see_or_touch_another_teams_deal(api, make_key, uow_factory
            404, "not_found", "account_id")
     _error(api.post("/contacts", headers=rep, json={"account_id": account, "name": "Spy"}), 404, "not_found",
            "account_id")
-    assert db.count(t.audit_log) == audit_rows  # nothing was done, nothing was written
+    assert db.count(t.audit_log, domain_rows) == audit_rows  # nothing was done, nothing was written
     assert db.count(t.approval_requests, t.approval_requests.c.subject_id == west) == 0
 
     director_w = auth(make_key, "director_w")
